@@ -1,0 +1,190 @@
+"""BM25 over folded, stemmed terms, stored as sparse arrays (no pickle).
+
+Rows are chunk positions (the same positions as the FAISS rows); a row can be dead (its document was
+removed) until the index is compacted. Appending rows never renumbers terms, so adding one article
+to a large index is an append, not a rebuild.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+from scipy import sparse
+
+from .normalize import edit_distance_at_most_one, is_arabic_token, skeleton
+
+# Standard Okapi constants (Robertson & Zaragoza); news chunks are short and even, so the usual
+# b=0.75 length normalization is fine.
+K1 = 1.2
+B = 0.75
+
+
+class BM25Index:
+    """Term-frequency matrix plus vocabulary, with BM25 scoring and name-variant expansion."""
+
+    def __init__(self) -> None:
+        self.vocab: dict[str, int] = {}
+        self.terms: list[str] = []
+        self._rows: list[sparse.csr_matrix] = []
+        self._matrix: sparse.csr_matrix | None = sparse.csr_matrix((0, 0), dtype=np.float32)
+        self._csc: sparse.csc_matrix | None = None
+        self._skeletons: dict[str, list[int]] | None = None
+
+    # -- building -----------------------------------------------------------------------------------
+    def add(self, term_lists: Iterable[Sequence[str]]) -> None:
+        """Append one row per term list."""
+        indptr = [0]
+        indices: list[int] = []
+        data: list[float] = []
+        for terms in term_lists:
+            for term, count in Counter(terms).items():
+                idx = self.vocab.get(term)
+                if idx is None:
+                    idx = self.vocab[term] = len(self.terms)
+                    self.terms.append(term)
+                indices.append(idx)
+                data.append(float(count))
+            indptr.append(len(indices))
+        block = sparse.csr_matrix(
+            (np.asarray(data, dtype=np.float32), np.asarray(indices, dtype=np.int32), np.asarray(indptr, dtype=np.int64)),
+            shape=(len(indptr) - 1, len(self.terms)),
+        )
+        self._append(block)
+
+    def _append(self, block: sparse.csr_matrix) -> None:
+        current = self.matrix
+        width = len(self.terms)
+        current = _resize(current, width)
+        block = _resize(block, width)
+        self._matrix = sparse.vstack([current, block], format="csr") if current.shape[0] else block
+        self._csc = None
+        self._skeletons = None
+
+    def keep_rows(self, keep: np.ndarray) -> None:
+        """Drop rows where ``keep`` is False (compaction)."""
+        self._matrix = self.matrix[np.flatnonzero(keep)]
+        self._csc = None
+
+    @property
+    def matrix(self) -> sparse.csr_matrix:
+        assert self._matrix is not None
+        return self._matrix
+
+    @property
+    def n_rows(self) -> int:
+        return self.matrix.shape[0]
+
+    # -- persistence --------------------------------------------------------------------------------
+    def save(self, directory: Path) -> None:
+        m = self.matrix
+        np.save(directory / "bm25_data.npy", m.data.astype(np.float32))
+        np.save(directory / "bm25_indices.npy", m.indices.astype(np.int32))
+        np.save(directory / "bm25_indptr.npy", m.indptr.astype(np.int64))
+        (directory / "bm25_vocab.json").write_text(json.dumps(self.terms, ensure_ascii=False), encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory: Path, n_rows: int) -> "BM25Index":
+        index = cls()
+        index.terms = json.loads((directory / "bm25_vocab.json").read_text(encoding="utf-8"))
+        index.vocab = {t: i for i, t in enumerate(index.terms)}
+        data = np.load(directory / "bm25_data.npy", allow_pickle=False)
+        indices = np.load(directory / "bm25_indices.npy", allow_pickle=False)
+        indptr = np.load(directory / "bm25_indptr.npy", allow_pickle=False)
+        if len(indptr) != n_rows + 1 or (len(indices) and int(indices.max()) >= len(index.terms)):
+            raise ValueError("BM25 arrays disagree with the chunk list")
+        index._matrix = sparse.csr_matrix((data, indices, indptr), shape=(n_rows, len(index.terms)))
+        return index
+
+    # -- scoring ------------------------------------------------------------------------------------
+    def _prepare(self, live: np.ndarray | None) -> None:
+        if self._csc is None:
+            m = self.matrix
+            lengths = np.asarray(m.sum(axis=1)).ravel()
+            if live is not None:
+                lengths = np.where(live, lengths, 0)
+            n_live = max(int((lengths > 0).sum()), 1)
+            self._avgdl = float(lengths.sum() / n_live) if lengths.sum() else 1.0
+            self._norm = (K1 * (1 - B + B * lengths / self._avgdl)).astype(np.float32)
+            self._csc = m.tocsc()
+            df = np.diff(self._csc.indptr)
+            self._idf = np.log(1 + (n_live - df + 0.5) / (df + 0.5)).astype(np.float32)
+
+    def variants(self, term: str) -> list[tuple[str, float]]:
+        """Vocabulary terms that spell the same name differently, with a weight below 1.
+
+        Two terms are variants when their consonant skeletons (``normalize.skeleton``) are equal, or
+        differ by one edit for skeletons of four or more classes. Short skeletons would match too many
+        unrelated words, so they must match exactly and the term must be at least four letters.
+        """
+        if len(term) < 4:
+            return []
+        key = skeleton(term)
+        if len(key) < 3:
+            return []
+        if self._skeletons is None:
+            # Symmetric-deletion table: a skeleton and each of its one-letter deletions point at the
+            # vocabulary ids, so an edit-distance-1 lookup is a handful of dict hits, not a scan.
+            table: dict[str, set[int]] = {}
+            for idx, vocab_term in enumerate(self.terms):
+                if len(vocab_term) >= 4 and is_arabic_token(vocab_term):
+                    vkey = skeleton(vocab_term)
+                    if len(vkey) >= 3:
+                        for k in _with_deletions(vkey):
+                            table.setdefault(k, set()).add(idx)
+            self._skeletons = table
+        out: dict[str, float] = {}
+        probes = [key] + ([k for k in _with_deletions(key)[1:]] if len(key) >= 4 else [])
+        for probe in probes:
+            for idx in self._skeletons.get(probe, ()):
+                vocab_term = self.terms[idx]
+                if vocab_term == term:
+                    continue
+                vkey = skeleton(vocab_term)
+                if vkey == key:
+                    weight = 0.8
+                elif len(key) >= 4 and len(vkey) >= 4 and edit_distance_at_most_one(key, vkey):
+                    weight = 0.5
+                else:
+                    continue
+                out[vocab_term] = max(out.get(vocab_term, 0.0), weight)
+        return sorted(out.items())
+
+    def score(self, weighted_terms: dict[str, float], live: np.ndarray | None = None) -> np.ndarray:
+        """BM25 score of every row for the weighted query terms (dead rows score 0)."""
+        self._prepare(live)
+        scores = np.zeros(self.n_rows, dtype=np.float32)
+        csc = self._csc
+        assert csc is not None
+        for term, weight in weighted_terms.items():
+            idx = self.vocab.get(term)
+            if idx is None:
+                continue
+            lo, hi = csc.indptr[idx], csc.indptr[idx + 1]
+            rows = csc.indices[lo:hi]
+            tf = csc.data[lo:hi]
+            scores[rows] += weight * self._idf[idx] * tf * (K1 + 1) / (tf + self._norm[rows])
+        if live is not None:
+            scores[~live] = 0.0
+        return scores
+
+    def document_frequency(self, term: str) -> int:
+        self._prepare(None)
+        idx = self.vocab.get(term)
+        if idx is None:
+            return 0
+        assert self._csc is not None
+        return int(self._csc.indptr[idx + 1] - self._csc.indptr[idx])
+
+
+def _with_deletions(key: str) -> list[str]:
+    return [key] + [key[:i] + key[i + 1 :] for i in range(len(key))] if len(key) >= 4 else [key]
+
+
+def _resize(matrix: sparse.csr_matrix, width: int) -> sparse.csr_matrix:
+    if matrix.shape[1] == width:
+        return matrix
+    return sparse.csr_matrix((matrix.data, matrix.indices, matrix.indptr), shape=(matrix.shape[0], width))

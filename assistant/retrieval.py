@@ -1,0 +1,246 @@
+"""Hybrid retrieval: dense (cross-lingual) + BM25 over folded Arabic, fused by rank.
+
+Dense cosine and BM25 scores live on different scales, so we over-fetch from each and fuse by
+reciprocal rank (Cormack et al. 2009), the way txtai and haystack do.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from .embeddings import Embedder
+from .normalize import (
+    ARABIC_STOPWORDS,
+    ENGLISH_STOPWORDS,
+    clean_for_embedding,
+    fold,
+    is_arabic_token,
+    raw_tokens,
+    skeleton,
+    tokenize,
+)
+from .records import Chunk, Hit
+from .store import IndexData
+
+# RRF constant: 60 is the value of the original paper and of most libraries; it keeps one list's
+# top rank from drowning the other list's.
+RRF_K = 60
+# Each retriever contributes this many candidates before fusion (at least): enough that a passage
+# ranked well by one and poorly by the other still gets fused.
+OVERFETCH = 50
+# A Latin word this long in a question may be a name written in Arabic in the corpus.
+_NAME_MIN_LETTERS = 4
+_LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'\-]+")
+
+
+@dataclass
+class QueryPlan:
+    """The weighted lexical terms of a query and where they came from."""
+
+    terms: dict[str, float] = field(default_factory=dict)
+    # Latin words that may be names, mapped to the Arabic vocabulary terms they matched.
+    names: dict[str, list[str]] = field(default_factory=dict)
+    content_words: int = 0
+
+
+@dataclass
+class SearchResult:
+    """Hits plus the signals used to decide whether the corpus answers at all."""
+
+    hits: list[Hit]
+    plan: QueryPlan
+    top_dense: float = 0.0
+    lexical_coverage: float = 0.0
+
+
+def plan_query(query: str, data: IndexData) -> QueryPlan:
+    """Expand a question into weighted BM25 terms.
+
+    * its own folded and stemmed terms (weight 1);
+    * other spellings of its Arabic names found in the index (غوتيرش → غوتيريش, ...), weight < 1;
+    * Arabic terms whose consonant skeleton matches a Latin word of an English question
+      (Lavrov → لافروف), weight 0.6: the cheapest cross-lingual signal for names.
+    """
+    plan = QueryPlan()
+    bm25 = data.bm25
+    for term in tokenize(query):
+        plan.terms[term] = max(plan.terms.get(term, 0.0), 1.0)
+    folded_words = [t for t in raw_tokens(fold(query)) if t not in ARABIC_STOPWORDS and t not in ENGLISH_STOPWORDS]
+    plan.content_words = len(folded_words)
+    for word in folded_words:
+        if is_arabic_token(word):
+            for variant, weight in bm25.variants(word):
+                plan.terms[variant] = max(plan.terms.get(variant, 0.0), weight)
+    for match in _LATIN_WORD.finditer(query):
+        word = match.group(0).lower().strip("'-")
+        if word.endswith("'s"):
+            word = word[:-2]
+        if len(word) < _NAME_MIN_LETTERS or word in ENGLISH_STOPWORDS:
+            continue
+        # The variant table holds Arabic vocabulary keyed by skeleton; a Latin word's skeleton probes it.
+        variants = [v for v, _ in bm25.variants(word)]
+        plan.names[word] = variants
+        for variant in variants:
+            plan.terms[variant] = max(plan.terms.get(variant, 0.0), 0.6)
+    return plan
+
+
+def reciprocal_rank_fusion(rankings: Sequence[tuple[Sequence[int], float]], k: int = RRF_K) -> dict[int, float]:
+    """Fuse ranked lists of row ids: ``sum(weight / (k + rank))`` over the lists a row appears in."""
+    fused: dict[int, float] = {}
+    for rows, weight in rankings:
+        for rank, row in enumerate(rows, 1):
+            fused[row] = fused.get(row, 0.0) + weight / (k + rank)
+    return fused
+
+
+def best_span(chunk: Chunk, terms: dict[str, float], idf: dict[str, float] | None = None) -> tuple[int, int, float]:
+    """The sentence of ``chunk`` sharing the most (idf-weighted) query terms: ``(start, end, score)``.
+
+    With no lexical overlap at all, the chunk's longest sentence is returned with score 0 (the
+    caller may then rank sentences densely).
+    """
+    spans = chunk.sentences or ((chunk.start, chunk.end),)
+    best = None
+    for start, end in spans:
+        sentence_terms = set(tokenize(chunk.text[start - chunk.start : end - chunk.start]))
+        score = sum(w * (idf.get(t, 1.0) if idf else 1.0) for t, w in terms.items() if t in sentence_terms)
+        key = (score, end - start)
+        if best is None or key > best[0]:
+            best = (key, start, end)
+    assert best is not None
+    return best[1], best[2], best[0][0]
+
+
+class HybridRetriever:
+    """Searches one loaded index snapshot.
+
+    Args:
+        data: The loaded index.
+        embedder: The embedder the index was built with.
+        dense_weight: RRF weight of the dense list.
+        lexical_weight: RRF weight of the BM25 list.
+    """
+
+    def __init__(self, data: IndexData, embedder: Embedder, dense_weight: float = 1.0, lexical_weight: float = 1.0) -> None:
+        self.data = data
+        self.embedder = embedder
+        self.dense_weight = dense_weight
+        self.lexical_weight = lexical_weight
+
+    def embed_query(self, query: str) -> np.ndarray:
+        return self.embedder.embed_queries([clean_for_embedding(query)])[0]
+
+    def dense_search(self, vector: np.ndarray, n: int) -> list[tuple[int, float]]:
+        data = self.data
+        if not data.chunks or data.faiss_index is None:
+            return []
+        dead = len(data.chunks) - data.n_live
+        fetch = min(len(data.chunks), n + dead)
+        scores, rows = data.faiss_index.search(np.ascontiguousarray(vector[None, :], dtype=np.float32), fetch)
+        out = []
+        for row, score in zip(rows[0], scores[0]):
+            if row >= 0 and data.chunks[row] is not None:
+                out.append((int(row), float(score)))
+        return out[:n]
+
+    def lexical_search(self, plan: QueryPlan, n: int) -> list[tuple[int, float]]:
+        if not plan.terms or not self.data.chunks:
+            return []
+        live = self.data.live
+        scores = self.data.bm25.score(plan.terms, live)
+        n = min(n, int((scores > 0).sum()))
+        if n <= 0:
+            return []
+        top = np.argpartition(-scores, n - 1)[:n]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(int(r), float(scores[r])) for r in top]
+
+    def search(
+        self,
+        query: str,
+        k: int = 5,
+        *,
+        mode: str = "hybrid",
+        query_vector: np.ndarray | None = None,
+        extra_queries: Sequence[str] = (),
+    ) -> SearchResult:
+        """Return the top ``k`` hits for ``query``.
+
+        Args:
+            query: The question or phrase.
+            k: Number of hits.
+            mode: ``hybrid``, ``dense`` or ``lexical`` (the last two for ablations and debugging).
+            query_vector: A precomputed query embedding.
+            extra_queries: Earlier turns of a conversation; they join the lexical query and the
+                dense query at lower weight, so a follow-up ("where did he say it?") keeps its subject.
+        """
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        if mode not in ("hybrid", "dense", "lexical"):
+            raise ValueError(f"unknown search mode {mode!r}; use hybrid, dense or lexical")
+        data = self.data
+        plan = plan_query(query, data)
+        for extra in extra_queries:
+            for term, weight in plan_query(extra, data).terms.items():
+                plan.terms[term] = max(plan.terms.get(term, 0.0), 0.5 * weight)
+        fetch = max(OVERFETCH, 4 * k)
+        dense: list[tuple[int, float]] = []
+        if mode in ("hybrid", "dense"):
+            if query_vector is None:
+                query_vector = self.embed_query(query)
+                if extra_queries:
+                    context = self.embed_query(" ".join([*extra_queries, query]))
+                    query_vector = query_vector + context
+                    query_vector = query_vector / max(float(np.linalg.norm(query_vector)), 1e-9)
+            dense = self.dense_search(query_vector, fetch)
+        lexical = self.lexical_search(plan, fetch) if mode in ("hybrid", "lexical") else []
+        dense_scores = dict(dense)
+        lexical_scores = dict(lexical)
+        fused = reciprocal_rank_fusion(
+            [([r for r, _ in dense], self.dense_weight), ([r for r, _ in lexical], self.lexical_weight)]
+        )
+        order = sorted(fused, key=lambda r: (-fused[r], r))[:k]
+        idf = self._idf(plan)
+        hits = []
+        for rank, row in enumerate(order, 1):
+            chunk = data.chunks[row]
+            assert chunk is not None
+            doc = data.documents[chunk.doc_id]
+            start, end, _ = best_span(chunk, plan.terms, idf)
+            hits.append(
+                Hit(
+                    chunk=chunk,
+                    score=fused[row],
+                    rank=rank,
+                    title=doc.title,
+                    source=doc.source,
+                    dense_score=dense_scores.get(row),
+                    lexical_score=lexical_scores.get(row),
+                    best_start=start,
+                    best_end=end,
+                )
+            )
+        coverage = self._coverage(plan)
+        top_dense = dense[0][1] if dense else 0.0
+        return SearchResult(hits, plan, top_dense, coverage)
+
+    def _idf(self, plan: QueryPlan) -> dict[str, float]:
+        n = max(self.data.n_live, 1)
+        out = {}
+        for term in plan.terms:
+            df = self.data.bm25.document_frequency(term)
+            out[term] = math.log(1 + (n - df + 0.5) / (df + 0.5)) if df else 0.0
+        return out
+
+    def _coverage(self, plan: QueryPlan) -> float:
+        """Share of the question's content terms found anywhere in the index."""
+        own = [t for t, w in plan.terms.items() if w >= 1.0]
+        if not own:
+            return 0.0
+        return sum(1 for t in own if t in self.data.bm25.vocab) / len(own)

@@ -1,0 +1,176 @@
+"""Sentence splitting and chunking with exact offsets into the original text.
+
+Scraped Arabic news glues sentences together ("., "), glues sub-headings to the next word
+("مسيرة تركيةوكان الجيش"), and carries share buttons and "read also" link lists. We never rewrite the
+text to fix that: every sentence is a ``(start, end)`` span of the original string, debris spans are
+left out of every chunk, and the matching layer (``normalize``) repairs the glue in its own copy.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .normalize import _ARABIC_LETTER
+from .records import Chunk, Document
+
+CHUNKER_VERSION = "2"
+
+# A sentence ends at . ! ? ؟ ؛ (or a run of them), optionally followed by closing quotes or brackets,
+# then by whitespace, a scraper's comma, the end, or (glued) the next word. A dot between digits is a
+# decimal point, not an end.
+_END = re.compile(
+    r"""(?:(?<!\d)\.(?!\d)|(?<=\d)\.(?!\d)|(?<!\d)\.(?=\d)|[!?؟؛]|\.{2,}|…)+[\"'”’»)\]]*(?:\s*,)?"""
+)
+_BREAK = re.compile(r"\n\s*|\s*\*{3,}\s*")
+# A heading glued to the next word: ta marbuta / alef maqsura followed by a letter, after a short run
+# of words that began at a line or sentence start.
+_GLUED_HEADING = re.compile(rf"[ةى](?=[{_ARABIC_LETTER}])")
+_HEADING_MAX_WORDS = 6
+_TERMINAL = frozenset('.!?؟؛:"\'”’»)…')
+
+# Share buttons, "read also" link lists, bylines of social widgets. Matched on a whole sentence.
+_DEBRIS = re.compile(
+    r"""^\s*(?:
+        (?:مشاركة|شارك|شاركها|طباعة|تابعونا|تابعنا|أرسل|حفظ|share|tweet|print|email|follow\s+us)\s*[:：]?\s*
+            (?:(?:على|عبر|on|via)?\s*(?:فيسبوك|تويتر|واتساب|facebook|twitter|whatsapp|linkedin|telegram|email|x)\s*[,،]?\s*)*$
+      | (?:اقرأ|إقرأ|اقرا|اقرئي)\s+(?:أيضا|أيضاً|ايضا|المزيد)
+      | read\s+(?:also|more)\b
+      | (?:see\s+also|related\s+(?:articles|stories))\b
+    )""",
+    re.IGNORECASE | re.VERBOSE,
+)
+
+
+@dataclass(frozen=True)
+class Sentence:
+    start: int
+    end: int
+    debris: bool = False
+    heading: bool = False
+
+
+def _strip_span(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and (text[start].isspace() or text[start] in ",،"):
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def split_sentences(text: str) -> list[Sentence]:
+    """Split ``text`` into sentence spans, marking share/"read also" debris."""
+    spans: list[tuple[int, int]] = []
+    block_start = 0
+    breaks = [(m.start(), m.end()) for m in _BREAK.finditer(text)] + [(len(text), len(text))]
+    for brk_start, brk_end in breaks:
+        _split_block(text, block_start, brk_start, spans)
+        block_start = brk_end
+    sentences = []
+    for start, end in spans:
+        start, end = _strip_span(text, start, end)
+        if end - start == 0 or not any(ch.isalnum() for ch in text[start:end]):
+            continue
+        body = text[start:end]
+        debris = bool(_DEBRIS.match(body))
+        heading = not debris and len(body.split()) <= _HEADING_MAX_WORDS + 2 and body[-1] not in _TERMINAL
+        sentences.append(Sentence(start, end, debris, heading))
+    return sentences
+
+
+def _split_block(text: str, start: int, end: int, out: list[tuple[int, int]]) -> None:
+    pos = start
+    for match in _END.finditer(text, start, end):
+        cut = match.end()
+        if cut <= pos:
+            continue
+        out.extend(_split_glued_heading(text, pos, cut))
+        pos = cut
+    if pos < end:
+        out.extend(_split_glued_heading(text, pos, end))
+
+
+def _split_glued_heading(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Cut a short heading glued to the sentence after it ("حرب إقليميةأعلن السفير")."""
+    match = _GLUED_HEADING.search(text, start, end)
+    if match is None:
+        return [(start, end)]
+    words_before = len(text[start : match.end()].split())
+    if words_before > _HEADING_MAX_WORDS:
+        return [(start, end)]
+    cut = match.end()
+    return [(start, cut)] + _split_glued_heading(text, cut, end)
+
+
+def _split_long(text: str, start: int, end: int, max_chars: int) -> list[tuple[int, int]]:
+    """Cut a sentence longer than ``max_chars`` at clause boundaries (، , ; :) or spaces."""
+    if end - start <= max_chars:
+        return [(start, end)]
+    pieces = []
+    while end - start > max_chars:
+        window = text[start : start + max_chars]
+        cut = max(window.rfind("، "), window.rfind(", "), window.rfind("; "), window.rfind(": "))
+        if cut < max_chars // 3:
+            cut = window.rfind(" ")
+        if cut < max_chars // 3:
+            cut = max_chars - 1
+        pieces.append((start, start + cut + 1))
+        start = start + cut + 1
+        while start < end and text[start].isspace():
+            start += 1
+    if start < end:
+        pieces.append((start, end))
+    return pieces
+
+
+def chunk_document(document: Document, target_chars: int = 320, max_chars: int = 520) -> list[Chunk]:
+    """Group a document's sentences into chunks of about ``target_chars``.
+
+    Chunks never cross a debris sentence or a PDF page boundary, never split a sentence unless it is
+    longer than ``max_chars``, and carry the spans of the sentences they hold.
+    """
+    if target_chars <= 0 or max_chars < target_chars:
+        raise ValueError(f"bad chunk sizes: target_chars={target_chars}, max_chars={max_chars}")
+    text = document.text
+    units: list[tuple[int, int, bool, bool]] = []  # start, end, debris, heading
+    for sentence in split_sentences(text):
+        if sentence.debris:
+            units.append((sentence.start, sentence.end, True, False))
+            continue
+        for piece in _split_long(text, sentence.start, sentence.end, max_chars):
+            units.append((*_strip_span(text, *piece), False, sentence.heading))
+
+    chunks: list[Chunk] = []
+    group: list[tuple[int, int]] = []
+
+    def flush() -> None:
+        if not group:
+            return
+        start, end = group[0][0], group[-1][1]
+        chunks.append(
+            Chunk(
+                chunk_id=f"{document.doc_id}#{len(chunks)}",
+                doc_id=document.doc_id,
+                start=start,
+                end=end,
+                text=text[start:end],
+                sentences=tuple(group),
+                page=document.page_at(start),
+            )
+        )
+        group.clear()
+
+    for start, end, debris, heading in units:
+        if debris or heading:
+            # A heading opens the chunk of the text it heads; debris belongs to no chunk.
+            flush()
+            if debris:
+                continue
+        if group:
+            same_page = document.page_at(group[0][0]) == document.page_at(start)
+            too_long = end - group[0][0] > target_chars and group[-1][1] - group[0][0] >= target_chars // 3
+            if not same_page or too_long or end - group[0][0] > max_chars:
+                flush()
+        group.append((start, end))
+    flush()
+    return chunks

@@ -1,0 +1,325 @@
+"""The on-disk index: a directory of versioned snapshots, each a FAISS file plus plain metadata.
+
+Layout::
+
+    index/
+      CURRENT            name of the live snapshot, replaced atomically (os.replace)
+      .lock              held (flock) by the one process that writes
+      snap-<time>-<id>/
+        manifest.json    format version, embedder, dimension, prompts, chunking, normalizer, counts
+        documents.jsonl  one Document per line (text, hashes, pages)
+        chunks.jsonl     one Chunk per row position; null for a removed row not yet compacted
+        vectors.npy      float32 (rows, dim), L2-normalized; row i is chunk i
+        index.faiss      FAISS index over the same rows (flat inner product, or HNSW when large)
+        bm25_*.npy/json  BM25 term-frequency matrix and vocabulary
+
+A writer builds a whole new snapshot beside the live one and only then points CURRENT at it, so a
+crash at any moment leaves the previous snapshot live and complete. Nothing is loaded with pickle.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from .bm25 import BM25Index
+from .errors import IndexCorruptError, IndexLockedError, IndexMismatchError
+from .records import Chunk, Document
+
+FORMAT_VERSION = 1
+# Exact search is fast enough below this many rows; past it HNSW answers in a fraction of the time
+# with recall@10 close to exact (see BENCHMARKS.md for the measurements behind the number).
+HNSW_THRESHOLD = int(os.environ.get("ASSISTANT_HNSW_THRESHOLD", "200000"))
+HNSW_M = 32
+HNSW_EF_SEARCH = 128
+# Compact (drop removed rows, rebuild FAISS) once this share of rows is dead.
+COMPACT_DEAD_SHARE = 0.2
+KEEP_OLD_SNAPSHOTS = 2
+
+
+@dataclass
+class IndexSettings:
+    """What a snapshot was built with; must match the reader's settings."""
+
+    embedder_backend: str
+    embedder_model: str
+    dim: int
+    query_prompt: str
+    passage_prompt: str
+    chunker: dict[str, Any]
+    normalizer_version: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class IndexData:
+    """The in-memory contents of one snapshot."""
+
+    settings: IndexSettings
+    documents: dict[str, Document] = field(default_factory=dict)
+    chunks: list[Chunk | None] = field(default_factory=list)
+    vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
+    bm25: BM25Index = field(default_factory=BM25Index)
+    faiss_index: Any = None
+    snapshot: str = ""
+
+    @property
+    def live(self) -> np.ndarray:
+        return np.fromiter((c is not None for c in self.chunks), dtype=bool, count=len(self.chunks))
+
+    @property
+    def n_live(self) -> int:
+        return sum(1 for c in self.chunks if c is not None)
+
+
+def _faiss():
+    import faiss  # imported lazily: it is heavy and not needed to read metadata
+
+    return faiss
+
+
+def build_faiss_index(vectors: np.ndarray, dim: int):
+    """Exact inner-product index for small corpora, HNSW past ``HNSW_THRESHOLD`` rows."""
+    faiss = _faiss()
+    if len(vectors) >= HNSW_THRESHOLD:
+        index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 80
+        index.hnsw.efSearch = HNSW_EF_SEARCH
+    else:
+        index = faiss.IndexFlatIP(dim)
+    if len(vectors):
+        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_file(path: Path, payload: bytes) -> None:
+    with open(path, "wb") as fh:
+        fh.write(payload)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+class IndexStore:
+    """Reads and writes snapshots of one index directory."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+
+    # -- reading ------------------------------------------------------------------------------------
+    def exists(self) -> bool:
+        return (self.root / "CURRENT").is_file()
+
+    def current_snapshot(self) -> str | None:
+        try:
+            name = (self.root / "CURRENT").read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+        return name or None
+
+    def read_manifest(self) -> dict[str, Any]:
+        name = self.current_snapshot()
+        if name is None:
+            raise IndexCorruptError(f"{self.root} holds no index (no CURRENT file)")
+        try:
+            return json.loads((self.root / name / "manifest.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise IndexCorruptError(f"{self.root / name / 'manifest.json'} cannot be read: {exc}") from exc
+
+    def check_settings(self, manifest: dict[str, Any], wanted: IndexSettings) -> None:
+        """Raise ``IndexMismatchError`` naming the fix when the snapshot was built differently."""
+        if manifest.get("format_version") != FORMAT_VERSION:
+            raise IndexMismatchError(
+                f"The index in {self.root} has format version {manifest.get('format_version')!r}; this version of the "
+                f"assistant reads format {FORMAT_VERSION}. Rebuild it: assistant ingest --index {self.root} --rebuild PATH..."
+            )
+        have = manifest.get("settings", {})
+        for key in ("embedder_backend", "embedder_model", "dim", "query_prompt", "passage_prompt"):
+            if have.get(key) != getattr(wanted, key):
+                raise IndexMismatchError(
+                    f"The index in {self.root} was built with {key}={have.get(key)!r}, but the assistant is set to "
+                    f"{getattr(wanted, key)!r}. Use the same embedder (--embedder "
+                    f"{_embedder_flag(have)}) or rebuild the index: assistant ingest --index {self.root} --rebuild PATH..."
+                )
+        for key in ("chunker", "normalizer_version"):
+            if have.get(key) != getattr(wanted, key):
+                raise IndexMismatchError(
+                    f"The index in {self.root} was built with other {key.replace('_', ' ')} settings "
+                    f"({have.get(key)!r}, now {getattr(wanted, key)!r}). Rebuild it: assistant ingest --index {self.root} --rebuild PATH..."
+                )
+
+    def load(self, wanted: IndexSettings | None = None) -> IndexData:
+        """Load the live snapshot, validating every file against the manifest."""
+        manifest = self.read_manifest()
+        if wanted is not None:
+            self.check_settings(manifest, wanted)
+        name = self.current_snapshot()
+        assert name is not None
+        snap = self.root / name
+        try:
+            settings = IndexSettings(**manifest["settings"])
+            documents = {}
+            with open(snap / "documents.jsonl", encoding="utf-8") as fh:
+                for line in fh:
+                    doc = Document.from_dict(json.loads(line))
+                    documents[doc.doc_id] = doc
+            chunks: list[Chunk | None] = []
+            with open(snap / "chunks.jsonl", encoding="utf-8") as fh:
+                for line in fh:
+                    data = json.loads(line)
+                    chunks.append(None if data is None else Chunk.from_dict(data))
+            vectors = np.load(snap / "vectors.npy", allow_pickle=False)
+            faiss_index = _faiss().read_index(str(snap / "index.faiss"))
+            bm25 = BM25Index.load(snap, len(chunks))
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+            raise IndexCorruptError(
+                f"The index snapshot {snap} is damaged ({exc.__class__.__name__}: {exc}). "
+                f"Rebuild it: assistant ingest --index {self.root} --rebuild PATH..."
+            ) from exc
+        data = IndexData(settings, documents, chunks, vectors, bm25, faiss_index, name)
+        problems = consistency_problems(data, manifest)
+        if problems:
+            raise IndexCorruptError(f"The index snapshot {snap} is inconsistent: {'; '.join(problems)}")
+        return data
+
+    # -- writing ------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self, wait_seconds: float = 30.0) -> Iterator[None]:
+        """Hold the writer lock; another writer waits up to ``wait_seconds`` then gets a clear error."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        fh = open(self.root / ".lock", "a+")
+        deadline = time.monotonic() + wait_seconds
+        try:
+            while True:
+                try:
+                    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise IndexLockedError(
+                            f"Another process is writing to the index {self.root}; try again when it has finished."
+                        ) from None
+                    time.sleep(0.1)
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+            fh.close()
+
+    def save(self, data: IndexData) -> str:
+        """Write ``data`` as a new snapshot and make it live. Call with the lock held."""
+        if data.chunks and len(data.chunks) - data.n_live > COMPACT_DEAD_SHARE * len(data.chunks):
+            compact(data)
+        if data.faiss_index is None or data.faiss_index.ntotal != len(data.chunks):
+            data.faiss_index = build_faiss_index(data.vectors, data.settings.dim)
+        name = f"snap-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        tmp = self.root / f".tmp-{name}"
+        tmp.mkdir(parents=True)
+        try:
+            docs = "".join(json.dumps(d.to_dict(), ensure_ascii=False) + "\n" for d in data.documents.values())
+            _write_file(tmp / "documents.jsonl", docs.encode("utf-8"))
+            rows = "".join(
+                (json.dumps(c.to_dict(), ensure_ascii=False) if c is not None else "null") + "\n" for c in data.chunks
+            )
+            _write_file(tmp / "chunks.jsonl", rows.encode("utf-8"))
+            with open(tmp / "vectors.npy", "wb") as fh:
+                np.save(fh, np.ascontiguousarray(data.vectors, dtype=np.float32), allow_pickle=False)
+                fh.flush()
+                os.fsync(fh.fileno())
+            _faiss().write_index(data.faiss_index, str(tmp / "index.faiss"))
+            data.bm25.save(tmp)
+            manifest = {
+                "format_version": FORMAT_VERSION,
+                "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "settings": data.settings.to_dict(),
+                "counts": {"documents": len(data.documents), "rows": len(data.chunks), "live_chunks": data.n_live},
+                "faiss": type(data.faiss_index).__name__,
+                "documents": {d.doc_id: d.content_hash for d in data.documents.values()},
+            }
+            _write_file(tmp / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=1).encode("utf-8"))
+            _fsync_dir(tmp)
+            os.replace(tmp, self.root / name)
+            pointer = self.root / f".CURRENT-{name}"
+            _write_file(pointer, name.encode("utf-8"))
+            os.replace(pointer, self.root / "CURRENT")
+            _fsync_dir(self.root)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        data.snapshot = name
+        self._collect_garbage(keep=name)
+        return name
+
+    def _collect_garbage(self, keep: str) -> None:
+        """Delete unfinished temporaries and all but the newest few old snapshots."""
+        snaps = sorted(p for p in self.root.glob("snap-*") if p.is_dir() and p.name != keep)
+        for old in snaps[: max(0, len(snaps) - (KEEP_OLD_SNAPSHOTS - 1))]:
+            shutil.rmtree(old, ignore_errors=True)
+        for tmp in self.root.glob(".tmp-*"):
+            shutil.rmtree(tmp, ignore_errors=True)
+        for pointer in self.root.glob(".CURRENT-*"):
+            with contextlib.suppress(OSError):
+                pointer.unlink()
+
+
+def compact(data: IndexData) -> None:
+    """Drop removed rows from vectors, chunks and BM25, and rebuild FAISS."""
+    live = data.live
+    data.chunks = [c for c in data.chunks if c is not None]
+    data.vectors = np.ascontiguousarray(data.vectors[live])
+    data.bm25.keep_rows(live)
+    data.faiss_index = None
+
+
+def consistency_problems(data: IndexData, manifest: dict[str, Any] | None = None) -> list[str]:
+    """Every way the parts of a snapshot disagree (empty when consistent)."""
+    problems = []
+    n = len(data.chunks)
+    if data.vectors.shape[0] != n:
+        problems.append(f"{data.vectors.shape[0]} vectors for {n} chunk rows")
+    if n and data.vectors.shape[1] != data.settings.dim:
+        problems.append(f"vectors have dimension {data.vectors.shape[1]}, manifest says {data.settings.dim}")
+    if data.faiss_index is not None and data.faiss_index.ntotal != n:
+        problems.append(f"FAISS holds {data.faiss_index.ntotal} rows for {n} chunk rows")
+    if data.bm25.n_rows != n:
+        problems.append(f"BM25 holds {data.bm25.n_rows} rows for {n} chunk rows")
+    for chunk in data.chunks:
+        if chunk is None:
+            continue
+        doc = data.documents.get(chunk.doc_id)
+        if doc is None:
+            problems.append(f"chunk {chunk.chunk_id} belongs to unknown document {chunk.doc_id}")
+            break
+        if doc.text[chunk.start : chunk.end] != chunk.text:
+            problems.append(f"chunk {chunk.chunk_id} text does not match its document offsets")
+            break
+    if manifest is not None:
+        if set(manifest.get("documents", {})) != set(data.documents):
+            problems.append("manifest document list differs from documents.jsonl")
+    return problems
+
+
+def _embedder_flag(settings: dict[str, Any]) -> str:
+    backend = settings.get("embedder_backend")
+    if backend == "sentence-transformers":
+        return f"st:{settings.get('embedder_model')}"
+    return str(backend)
