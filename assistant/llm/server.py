@@ -3,8 +3,10 @@
 ``xllamacpp`` has no command-line entry point: its ``xllamacpp.Server(CommonParams)`` loads the model
 and starts llama.cpp's C++ HTTP server on background threads *inside the calling process*
 (``server.listening_address`` gives ``http://host:port``; port 0 lets the OS pick a free one). To be
-able to kill it cleanly, :class:`LlamaServer` runs this very module as a child
-(``python -m assistant.llm.server --child ...``) which creates the ``Server``, writes one JSON line
+able to kill it cleanly, :class:`LlamaServer` runs this very file as a child
+(``python .../assistant/llm/server.py --child '{json}'``; the child part at the top of the file uses
+only the standard library and ``xllamacpp``, so the child does not import the ``assistant`` package),
+which creates the ``Server``, writes one JSON line
 ``{"event": "ready", "address": ...}`` on its protocol channel (its original stdout; the child's
 fd 1 is pointed at stderr so llama.cpp cannot write into the protocol) and then blocks reading its
 stdin. Closing the child's stdin (or the parent dying) makes it exit; :meth:`LlamaServer.stop` closes
@@ -35,12 +37,82 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import LLMError
-from assistant.llm.gguf import check_gguf_header
+# -- child side ---------------------------------------------------------------------------------
+
+
+def _set_param(params: Any, dotted: str, value: Any) -> None:
+    obj = params
+    *parents, last = dotted.split(".")
+    for name in parents:
+        obj = getattr(obj, name)
+    if not hasattr(obj, last):
+        raise AttributeError(f"xllamacpp.CommonParams has no parameter {dotted!r}")
+    setattr(obj, last, value)
+
+
+def _child_main(config: dict[str, Any]) -> int:
+    # Keep the protocol channel for ourselves and send anything else written to fd 1 to stderr.
+    proto = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def send(event: dict[str, Any]) -> None:
+        proto.write(json.dumps(event) + "\n")
+        proto.flush()
+
+    try:
+        import xllamacpp as xlc
+    except ImportError as exc:
+        send({"event": "error", "message": f"xllamacpp is not installed ({exc}); pip install xllamacpp"})
+        return 2
+
+    try:
+        params = xlc.CommonParams()
+        params.model.path = config["model_path"]
+        params.n_ctx = int(config["n_ctx"])
+        params.n_parallel = int(config["n_parallel"])
+        params.cpuparams.n_threads = int(config["threads"])
+        params.cpuparams_batch.n_threads = int(config["threads"])
+        params.hostnames = [config["host"]]
+        params.port = int(config["port"])
+        params.model_alias = {config["model_name"]}
+        for key, value in (config.get("extra_params") or {}).items():
+            _set_param(params, key, value)
+        server = xlc.Server(params)
+        address = server.listening_address
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises LLMError
+        send({"event": "error", "message": f"{type(exc).__name__}: {exc}"})
+        return 1
+
+    send({"event": "ready", "address": address, "pid": os.getpid()})
+    try:
+        sys.stdin.buffer.read()  # returns at EOF: the parent closed our stdin or died
+    except (OSError, KeyboardInterrupt):
+        pass
+    # Shut down; if the server's threads do not finish quickly, leave anyway.
+    threading.Timer(5.0, os._exit, args=(0,)).start()
+    del server
+    os._exit(0)
+
+
+def _main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="llama.cpp server child process (used by LlamaServer)")
+    parser.add_argument("--child", required=True, help="JSON configuration from LlamaServer")
+    args = parser.parse_args(argv)
+    return _child_main(json.loads(args.child))
+
+
+if __name__ == "__main__":  # the child: run as a file, before (and without) importing the assistant package
+    sys.exit(_main())
+
+
+from assistant.errors import LLMError  # noqa: E402
+from assistant.llm.gguf import check_gguf_header  # noqa: E402
 
 __all__ = ["LlamaServer"]
 
-_PROJECT_ROOT = Path(__file__).resolve().parents[2]
+_THIS_FILE = str(Path(__file__).resolve())
 _STDERR_LINES = 200
 
 
@@ -213,9 +285,8 @@ class LlamaServer:
 
     def _spawn(self) -> None:
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_PROJECT_ROOT), env.get("PYTHONPATH", "")) if p)
         env.setdefault("PYTHONUNBUFFERED", "1")
-        cmd = [self.python, "-m", "assistant.llm.server", "--child", json.dumps(self._child_config())]
+        cmd = [self.python, _THIS_FILE, "--child", json.dumps(self._child_config())]
         try:
             proc = subprocess.Popen(
                 cmd,
@@ -223,7 +294,6 @@ class LlamaServer:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 env=env,
-                cwd=str(_PROJECT_ROOT),
                 start_new_session=True,  # Ctrl-C in a terminal goes to the parent only
             )
         except OSError as exc:
@@ -324,73 +394,3 @@ class LlamaServer:
             t.join(timeout=2)
         self._threads = []
         self._address = None
-
-
-# -- child side ---------------------------------------------------------------------------------
-
-
-def _set_param(params: Any, dotted: str, value: Any) -> None:
-    obj = params
-    *parents, last = dotted.split(".")
-    for name in parents:
-        obj = getattr(obj, name)
-    if not hasattr(obj, last):
-        raise AttributeError(f"xllamacpp.CommonParams has no parameter {dotted!r}")
-    setattr(obj, last, value)
-
-
-def _child_main(config: dict[str, Any]) -> int:
-    # Keep the protocol channel for ourselves and send anything else written to fd 1 to stderr.
-    proto = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-    def send(event: dict[str, Any]) -> None:
-        proto.write(json.dumps(event) + "\n")
-        proto.flush()
-
-    try:
-        import xllamacpp as xlc
-    except ImportError as exc:
-        send({"event": "error", "message": f"xllamacpp is not installed ({exc}); pip install xllamacpp"})
-        return 2
-
-    try:
-        params = xlc.CommonParams()
-        params.model.path = config["model_path"]
-        params.n_ctx = int(config["n_ctx"])
-        params.n_parallel = int(config["n_parallel"])
-        params.cpuparams.n_threads = int(config["threads"])
-        params.cpuparams_batch.n_threads = int(config["threads"])
-        params.hostnames = [config["host"]]
-        params.port = int(config["port"])
-        params.model_alias = {config["model_name"]}
-        for key, value in (config.get("extra_params") or {}).items():
-            _set_param(params, key, value)
-        server = xlc.Server(params)
-        address = server.listening_address
-    except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises LLMError
-        send({"event": "error", "message": f"{type(exc).__name__}: {exc}"})
-        return 1
-
-    send({"event": "ready", "address": address, "pid": os.getpid()})
-    try:
-        sys.stdin.buffer.read()  # returns at EOF: the parent closed our stdin or died
-    except (OSError, KeyboardInterrupt):
-        pass
-    # Shut down; if the server's threads do not finish quickly, leave anyway.
-    threading.Timer(5.0, os._exit, args=(0,)).start()
-    del server
-    os._exit(0)
-
-
-def _main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="llama.cpp server child process (used by LlamaServer)")
-    parser.add_argument("--child", required=True, help="JSON configuration from LlamaServer")
-    args = parser.parse_args(argv)
-    return _child_main(json.loads(args.child))
-
-
-if __name__ == "__main__":
-    sys.exit(_main())
