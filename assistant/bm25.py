@@ -113,7 +113,7 @@ class BM25Index:
             df = np.diff(self._csc.indptr)
             self._idf = np.log(1 + (n_live - df + 0.5) / (df + 0.5)).astype(np.float32)
 
-    def variants(self, term: str) -> list[tuple[str, float]]:
+    def variants(self, term: str, max_edits: int = 1) -> list[tuple[str, float]]:
         """Vocabulary terms that spell the same name differently, with a weight below 1.
 
         Two terms are variants when their consonant skeletons (``normalize.skeleton``) are equal, or
@@ -137,7 +137,7 @@ class BM25Index:
                             table.setdefault(k, set()).add(idx)
             self._skeletons = table
         out: dict[str, float] = {}
-        probes = [key] + ([k for k in _with_deletions(key)[1:]] if len(key) >= 4 else [])
+        probes = [key] + (_with_deletions(key)[1:] if len(key) >= 4 and max_edits else [])
         for probe in probes:
             for idx in self._skeletons.get(probe, ()):
                 vocab_term = self.terms[idx]
@@ -146,7 +146,7 @@ class BM25Index:
                 vkey = skeleton(vocab_term)
                 if vkey == key:
                     weight = 0.8
-                elif len(key) >= 4 and len(vkey) >= 4 and edit_distance_at_most_one(key, vkey):
+                elif max_edits and len(key) >= 4 and len(vkey) >= 4 and edit_distance_at_most_one(key, vkey):
                     weight = 0.5
                 else:
                     continue

@@ -377,7 +377,7 @@ class Assistant:
         if not result.hits:
             return True
         top = result.top_dense
-        unknown_names = [name for name, variants in result.plan.names.items() if not variants and name[:1]]
+        unknown_names = result.plan.unknown
         if top < ABSTAIN_DENSE_BELOW:
             return True
         if unknown_names and top < ABSTAIN_DENSE_WITH_UNKNOWN_NAME_BELOW:

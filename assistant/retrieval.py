@@ -24,6 +24,7 @@ from .normalize import (
     skeleton,
     tokenize,
 )
+from .lexicon import translate_phrases
 from .records import Chunk, Hit
 from .store import IndexData
 
@@ -40,12 +41,88 @@ _LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'\-]+")
 
 @dataclass
 class QueryPlan:
-    """The weighted lexical terms of a query and where they came from."""
+    """The weighted lexical terms of a query and what they tell about the corpus.
+
+    Attributes:
+        terms: BM25 term → weight.
+        names: Capitalized words of an English question (likely names) → the Arabic vocabulary
+            terms their consonant skeleton matched.
+        unknown: Names or known entities of the question that appear nowhere in the index.
+        translated: English lexicon phrases found in the question → their Arabic forms.
+    """
 
     terms: dict[str, float] = field(default_factory=dict)
-    # Latin words that may be names, mapped to the Arabic vocabulary terms they matched.
     names: dict[str, list[str]] = field(default_factory=dict)
-    content_words: int = 0
+    unknown: list[str] = field(default_factory=list)
+    translated: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+# Weights of expanded terms relative to the question's own terms (1.0): a spelling variant of an
+# Arabic name is nearly as good as the name; a dictionary translation or a skeleton match of an
+# English word is weaker evidence.
+VARIANT_EXACT_SKELETON = 0.8
+TRANSLATION_WEIGHT = 0.7
+LATIN_NAME_WEIGHT = 0.6
+_CAPITALIZED = re.compile(r"\b[A-Z][a-zA-Z]+(?:'s)?\b")
+
+
+def plan_query(query: str, data: IndexData) -> QueryPlan:
+    """Expand a question into weighted BM25 terms.
+
+    * its own folded and stemmed terms (weight 1);
+    * other spellings of its Arabic words found in the index (غوتيرش → غوتيريش, ...);
+    * for English questions, Arabic translations of lexicon phrases (embassy → سفارة), and Arabic
+      terms whose consonant skeleton matches a capitalized word (Lavrov → لافروف): the cheapest
+      cross-lingual signal for names.
+    """
+    plan = QueryPlan()
+    bm25 = data.bm25
+    vocab = bm25.vocab
+    for term in tokenize(query):
+        plan.terms[term] = max(plan.terms.get(term, 0.0), 1.0)
+    for word in raw_tokens(fold(query)):
+        if is_arabic_token(word) and word not in ARABIC_STOPWORDS:
+            for variant, weight in bm25.variants(word):
+                plan.terms[variant] = max(plan.terms.get(variant, 0.0), weight)
+    if not _LATIN_WORD.search(query):
+        return plan
+    translated_words: set[str] = set()
+    for phrase, forms, _, _ in translate_phrases(query):
+        plan.translated[phrase] = forms
+        translated_words.update(phrase.split())
+        found = False
+        for form in forms:
+            for term in tokenize(form):
+                plan.terms[term] = max(plan.terms.get(term, 0.0), TRANSLATION_WEIGHT)
+                found = found or term in vocab
+        if not found and _is_capitalized_in(phrase, query):
+            plan.unknown.append(phrase)
+    for position, match in enumerate(_CAPITALIZED.finditer(query)):
+        word = match.group(0)
+        lower = word.lower()
+        lower = lower[:-2] if lower.endswith("'s") else lower
+        if lower in ENGLISH_STOPWORDS or lower in translated_words or len(lower) < _NAME_MIN_LETTERS:
+            continue
+        if match.start() == 0 and lower in _QUESTION_OPENERS:
+            continue
+        # Across scripts a one-letter slip is likelier to be a different word: short names must
+        # match their skeleton exactly.
+        variants = [v for v, _ in bm25.variants(lower, max_edits=1 if len(skeleton(lower)) >= 5 else 0)]
+        plan.names[lower] = variants
+        for variant in variants:
+            plan.terms[variant] = max(plan.terms.get(variant, 0.0), LATIN_NAME_WEIGHT)
+        if not variants:
+            plan.unknown.append(lower)
+    return plan
+
+
+_QUESTION_OPENERS = frozenset("""what which who whom whose when where why how is are was were do does did can could
+    should would will has have had tell list give show find name describe explain summarize""".split())
+
+
+def _is_capitalized_in(phrase: str, query: str) -> bool:
+    first = phrase.split()[0]
+    return bool(re.search(rf"\b{re.escape(first[:1].upper() + first[1:])}", query))
 
 
 @dataclass
@@ -56,38 +133,6 @@ class SearchResult:
     plan: QueryPlan
     top_dense: float = 0.0
     lexical_coverage: float = 0.0
-
-
-def plan_query(query: str, data: IndexData) -> QueryPlan:
-    """Expand a question into weighted BM25 terms.
-
-    * its own folded and stemmed terms (weight 1);
-    * other spellings of its Arabic names found in the index (غوتيرش → غوتيريش, ...), weight < 1;
-    * Arabic terms whose consonant skeleton matches a Latin word of an English question
-      (Lavrov → لافروف), weight 0.6: the cheapest cross-lingual signal for names.
-    """
-    plan = QueryPlan()
-    bm25 = data.bm25
-    for term in tokenize(query):
-        plan.terms[term] = max(plan.terms.get(term, 0.0), 1.0)
-    folded_words = [t for t in raw_tokens(fold(query)) if t not in ARABIC_STOPWORDS and t not in ENGLISH_STOPWORDS]
-    plan.content_words = len(folded_words)
-    for word in folded_words:
-        if is_arabic_token(word):
-            for variant, weight in bm25.variants(word):
-                plan.terms[variant] = max(plan.terms.get(variant, 0.0), weight)
-    for match in _LATIN_WORD.finditer(query):
-        word = match.group(0).lower().strip("'-")
-        if word.endswith("'s"):
-            word = word[:-2]
-        if len(word) < _NAME_MIN_LETTERS or word in ENGLISH_STOPWORDS:
-            continue
-        # The variant table holds Arabic vocabulary keyed by skeleton; a Latin word's skeleton probes it.
-        variants = [v for v, _ in bm25.variants(word)]
-        plan.names[word] = variants
-        for variant in variants:
-            plan.terms[variant] = max(plan.terms.get(variant, 0.0), 0.6)
-    return plan
 
 
 def reciprocal_rank_fusion(rankings: Sequence[tuple[Sequence[int], float]], k: int = RRF_K) -> dict[int, float]:

