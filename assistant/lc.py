@@ -17,6 +17,7 @@ __all__ = ["AssistantRetriever", "LangChainEmbeddings"]
 class AssistantRetriever(BaseRetriever):
     """Hybrid (dense + BM25) search over an assistant index.
 
+    Build it with ``Assistant.as_retriever()`` or ``AssistantRetriever(index_dir=..., k=...)``.
     ``k`` is the number of documents returned; it can be overridden per call
     (``retriever.invoke(query, k=3)``). Each document's metadata carries the citation fields:
     doc_id, title, source, chunk_id, page, start, end, score, best_start, best_end.
@@ -24,8 +25,16 @@ class AssistantRetriever(BaseRetriever):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    assistant: Any
+    assistant: Any = None
+    index_dir: str | None = None
+    embedder: str | None = None
     k: int = 5
+
+    def model_post_init(self, __context: Any) -> None:
+        if self.assistant is None:
+            from .core import Assistant
+
+            self.assistant = Assistant(self.index_dir, embedder=self.embedder)
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, k: int | None = None, **kwargs: Any
