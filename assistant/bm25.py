@@ -116,14 +116,15 @@ class BM25Index:
     def variants(self, term: str, max_edits: int = 1) -> list[tuple[str, float]]:
         """Vocabulary terms that spell the same name differently, with a weight below 1.
 
-        Two terms are variants when their consonant skeletons (``normalize.skeleton``) are equal, or
-        differ by one edit for skeletons of four or more classes. Short skeletons would match too many
-        unrelated words, so they must match exactly and the term must be at least four letters.
+        Two terms are variants when their consonant skeletons (``normalize.skeleton``) are equal
+        (weight 0.8), or, with ``max_edits=1``, differ by one edit (weight 0.5). Short skeletons
+        collide with unrelated words (القدم / القادمة), so an exact match needs four consonant
+        classes and a one-edit match five.
         """
         if len(term) < 4:
             return []
         key = skeleton(term)
-        if len(key) < 3:
+        if len(key) < 4:
             return []
         if self._skeletons is None:
             # Symmetric-deletion table: a skeleton and each of its one-letter deletions point at the
@@ -132,12 +133,12 @@ class BM25Index:
             for idx, vocab_term in enumerate(self.terms):
                 if len(vocab_term) >= 4 and is_arabic_token(vocab_term):
                     vkey = skeleton(vocab_term)
-                    if len(vkey) >= 3:
+                    if len(vkey) >= 4:
                         for k in _with_deletions(vkey):
                             table.setdefault(k, set()).add(idx)
             self._skeletons = table
         out: dict[str, float] = {}
-        probes = [key] + (_with_deletions(key)[1:] if len(key) >= 4 and max_edits else [])
+        probes = [key] + (_with_deletions(key)[1:] if len(key) >= 5 and max_edits else [])
         for probe in probes:
             for idx in self._skeletons.get(probe, ()):
                 vocab_term = self.terms[idx]
@@ -146,7 +147,7 @@ class BM25Index:
                 vkey = skeleton(vocab_term)
                 if vkey == key:
                     weight = 0.8
-                elif max_edits and len(key) >= 4 and len(vkey) >= 4 and edit_distance_at_most_one(key, vkey):
+                elif max_edits and len(key) >= 5 and len(vkey) >= 5 and edit_distance_at_most_one(key, vkey):
                     weight = 0.5
                 else:
                     continue
@@ -181,7 +182,7 @@ class BM25Index:
 
 
 def _with_deletions(key: str) -> list[str]:
-    return [key] + [key[:i] + key[i + 1 :] for i in range(len(key))] if len(key) >= 4 else [key]
+    return [key] + [key[:i] + key[i + 1 :] for i in range(len(key))] if len(key) >= 5 else [key]
 
 
 def _resize(matrix: sparse.csr_matrix, width: int) -> sparse.csr_matrix:

@@ -28,9 +28,12 @@ def load_lexicon(path: str | None = None) -> dict[str, tuple[str, ...]]:
     if not path.is_file():
         return table
     for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip() or line.startswith("#") or "\t" not in line:
+        if not line.strip() or line.startswith("#"):
             continue
-        english, arabic = line.split("\t", 1)
+        separator = "\t" if "\t" in line else " = "  # tolerate the hand-edited "english = arabic" form
+        if separator not in line:
+            continue
+        english, arabic = line.split(separator, 1)
         forms = tuple(f.strip() for f in arabic.split("|") if f.strip())
         key = " ".join(_WORD.findall(english.lower()))
         if key and forms:
@@ -70,3 +73,19 @@ def translate_phrases(text: str) -> list[tuple[str, tuple[str, ...], int, int]]:
         else:
             i += 1
     return out
+
+
+@lru_cache(maxsize=1)
+def arabic_vocabulary() -> frozenset[str]:
+    """Folded Arabic words (and their stems) of the lexicon: common news words and place names.
+
+    An Arabic question word that is neither in the index nor here is most likely a name the corpus
+    never mentions.
+    """
+    from .normalize import tokenize
+
+    words: set[str] = set()
+    for forms in load_lexicon().values():
+        for form in forms:
+            words.update(tokenize(form, keep_stopwords=True))
+    return frozenset(words)

@@ -98,6 +98,19 @@ def stem_arabic(token: str) -> str:
     return token
 
 
+_TA_BEFORE_PRONOUN = re.compile(r"ت(?:ه|ها|هم|هما|هن|كم|كما|نا|ي)$")
+
+
+def word_forms(token: str) -> set[str]:
+    """A folded Arabic token, its stem, and its form with a ta marbuta restored before a pronoun
+    suffix (مغادرته → مغادره), for deciding whether a word is known."""
+    forms = {token, stem_arabic(token)}
+    if _TA_BEFORE_PRONOUN.search(token) and len(token) > 4:
+        base = _TA_BEFORE_PRONOUN.sub("ه", token)
+        forms.update({base, stem_arabic(base)})
+    return forms
+
+
 def is_arabic_token(token: str) -> bool:
     return bool(_ARABIC_CHARS.match(token))
 
