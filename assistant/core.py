@@ -23,7 +23,8 @@ from .errors import (
     UnknownDocumentError,
 )
 from .loaders import DEFAULT_MAX_BYTES, expand_paths, load_document
-from .normalize import NORMALIZER_VERSION, clean_for_embedding, detect_language, tokenize
+from .lexicon import gloss_arabic
+from .normalize import NORMALIZER_VERSION, clean_for_embedding, detect_language, fold, raw_tokens, tokenize
 from .records import Answer, Chunk, Citation, Document, Hit
 from .retrieval import HybridRetriever, SearchResult
 from .segment import CHUNKER_VERSION, chunk_document
@@ -415,6 +416,10 @@ class Assistant:
             doc_page = hit.chunk.page
             citations.append(Citation(marker, hit.chunk.doc_id, hit.title, hit.source, hit.chunk.chunk_id, doc_page, start, end, quote))
             lines.append(render("extractive", language, "quote", text=quote, marker=marker))
+            if language == "en":
+                terms = gloss_terms(quote, result.plan.names)
+                if terms:
+                    lines.append(render("extractive", language, "gloss", terms=" · ".join(terms)))
         intro = render("extractive", language, "intro")
         text = render("extractive", language, "answer", intro=intro, quotes="\n".join(lines))
         return Answer(question, language, text, False, tuple(citations), tuple(hits), "extractive", notice, retrieval_query)
@@ -432,6 +437,16 @@ class Assistant:
 # 9 times in 10, one from another article within 0.1 only half the time.
 SAME_DOC_GAP = 0.2
 OTHER_DOC_GAP = 0.05
+
+
+def gloss_terms(quote: str, names: dict[str, list[str]], max_terms: int = 10) -> list[str]:
+    """English key terms of an Arabic quote: the question's names found in it, then lexicon glosses."""
+    words = set(raw_tokens(fold(quote)))
+    terms = [name.title() for name, variants in names.items() if words & set(variants)]
+    for _, english in gloss_arabic(quote, max_terms=max_terms):
+        if english.title() not in terms and english not in terms:
+            terms.append(english)
+    return terms[:max_terms]
 
 
 def select_evidence(hits: Sequence[Hit], max_quotes: int = 3) -> list[Hit]:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 _PATH = Path(__file__).resolve().parent / "data" / "lexicon_en_ar.tsv"
 MAX_PHRASE_WORDS = 4
-_WORD = re.compile(r"[a-z0-9]+(?:['\-][a-z0-9]+)*")
+_WORD = re.compile(r"[^\W_]+(?:['\-][^\W_]+)*")
 
 
 @lru_cache(maxsize=4)
@@ -89,3 +89,65 @@ def arabic_vocabulary() -> frozenset[str]:
         for form in forms:
             words.update(tokenize(form, keep_stopwords=True))
     return frozenset(words)
+
+
+_CLITICS = ("وال", "بال", "فال", "كال", "لل", "ال", "و", "ف", "ب", "ل")
+
+
+def _bare(token: str) -> str:
+    """Strip one conjunction/preposition + article prefix (the lexicon lists bare forms)."""
+    for prefix in _CLITICS:
+        if token.startswith(prefix) and len(token) - len(prefix) >= 3:
+            return token[len(prefix) :]
+    return token
+
+
+@lru_cache(maxsize=1)
+def _reverse_index() -> dict[tuple[str, ...], str]:
+    """Arabic form (folded words) → the English entry that lists it first, shortest on ties."""
+    from .normalize import fold, raw_tokens
+
+    best: dict[tuple[str, ...], tuple[int, int, str]] = {}
+    for english, forms in load_lexicon().items():
+        for position, form in enumerate(forms):
+            key = tuple(raw_tokens(fold(form)))
+            if not key or (len(key) == 1 and len(key[0]) < 3):
+                continue
+            rank = (position, len(english), english)
+            if key not in best or rank < best[key]:
+                best[key] = rank
+    return {key: rank[2] for key, rank in best.items()}
+
+
+def gloss_arabic(text: str, max_terms: int = 10) -> list[tuple[str, str]]:
+    """Dictionary gloss of an Arabic passage: ``(arabic words, english)`` in reading order.
+
+    Not a translation: it names the places, institutions, titles and news words a reader without
+    Arabic can use to check that a quoted passage is about what they asked.
+    """
+    from .normalize import ARABIC_STOPWORDS, fold, raw_tokens
+
+    reverse = _reverse_index()
+    if not reverse:
+        return []
+    tokens = raw_tokens(fold(text))
+    out: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    i = 0
+    while i < len(tokens) and len(out) < max_terms:
+        for n in range(min(MAX_PHRASE_WORDS, len(tokens) - i), 0, -1):
+            if n == 1 and tokens[i] in ARABIC_STOPWORDS:
+                continue
+            words = tokens[i : i + n]
+            english = reverse.get(tuple(words)) or reverse.get(tuple([_bare(words[0])] + [_bare(w) for w in words[1:]]))
+            if english is None and n == 1 and words[0].endswith("ه"):
+                english = reverse.get((_bare(words[0])[:-1] + "ه",))
+            if english is not None:
+                if english not in seen:
+                    seen.add(english)
+                    out.append((" ".join(words), english))
+                i += n
+                break
+        else:
+            i += 1
+    return out

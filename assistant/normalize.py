@@ -18,7 +18,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-NORMALIZER_VERSION = "3"
+NORMALIZER_VERSION = "4"
 
 # Harakat, Quranic marks, superscript alef; tatweel separately.
 _DIACRITICS = re.compile(r"[\u0610-\u061A\u064B-\u065F\u0670\u06D6-\u06DC\u06DF-\u06E8\u06EA-\u06ED\u08D3-\u08FF]")
@@ -132,6 +132,9 @@ def raw_tokens(folded: str) -> list[str]:
     return [t for t in _TOKEN.findall(folded) if t != "_"]
 
 
+_FUTURE = re.compile(r"^س[يتن]\w{3,}$")
+
+
 def tokenize(text: str, *, keep_stopwords: bool = False) -> list[str]:
     """Fold, split and stem ``text`` into lexical terms for BM25.
 
@@ -149,6 +152,10 @@ def tokenize(text: str, *, keep_stopwords: bool = False) -> list[str]:
         stemmed = stem(token)
         if stemmed != token:
             terms.append(stemmed)
+        if _FUTURE.match(token):
+            # سيقودها "will lead it": also index the plain imperfect (يقود), which is how the
+            # lexicon and most questions phrase the verb.
+            terms.append(stem_arabic(token[1:]))
     return terms
 
 

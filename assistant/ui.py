@@ -428,6 +428,21 @@ def render_ingest_status(lines_ok: Sequence[str], problems: Sequence[tuple[str, 
 # Click handling inside the HTML panels: [n] links scroll to their source; "open document" buttons
 # send the document id and span to Python (``open_doc`` event).
 PANEL_JS = """
+const scroller = (el) => {
+  for (let p = el.parentElement; p && p !== document.body; p = p.parentElement) {
+    const s = getComputedStyle(p);
+    if (/(auto|scroll)/.test(s.overflowY) && p.scrollHeight > p.clientHeight) return p;
+  }
+  return null;
+};
+// Scroll el into view inside its own scroll box (the page stays put); where = 'start' or 'center'.
+const reveal = (el, where) => {
+  const box = scroller(el);
+  if (!box) { el.scrollIntoView({block: where}); return; }
+  const top = el.getBoundingClientRect().top - box.getBoundingClientRect().top;
+  const offset = where === 'center' ? (box.clientHeight - Math.min(el.offsetHeight, box.clientHeight)) / 2 : 8;
+  box.scrollTop += top - offset;
+};
 element.addEventListener('click', (ev) => {
   const btn = ev.target.closest('button.open-doc');
   if (btn) {
@@ -442,21 +457,23 @@ element.addEventListener('click', (ev) => {
     if (target) {
       const details = target.closest('details');
       if (details) details.open = true;
-      target.scrollIntoView({behavior: 'smooth', block: 'center'});
+      reveal(target, 'center');
       target.classList.remove('flash'); void target.offsetWidth; target.classList.add('flash');
     }
   }
 });
 """
 
-# The conversation scrolls so that the latest question is in view when a new turn arrives.
+# The conversation scrolls so that the newest question is at the top when it is asked and again when
+# its answer arrives (not on every streamed token, so a reader is not pulled away).
 CONVERSATION_JS = PANEL_JS + """
-let seen = 0;
+let seen = '';
 watch('value', () => {
   const users = element.querySelectorAll('.turn.user');
-  if (users.length && users.length !== seen) {
-    seen = users.length;
-    users[users.length - 1].scrollIntoView({block: 'start', behavior: 'smooth'});
+  const state = users.length + (element.querySelector('.turn.bot.pending') ? 'p' : 'a');
+  if (state !== seen) {
+    seen = state;
+    if (users.length) reveal(users[users.length - 1], 'start');
   }
 });
 """
@@ -559,6 +576,11 @@ table.docs td.num { white-space: nowrap; }
 .ingest-status .ok { color: #1d6b35; margin: 2px 0; }
 .ingest-status .problems { color: #9b1c1c; background: #fff4f4; border-radius: 6px; padding: 6px 10px; margin-top: 6px; }
 .ingest-status ul { margin: 4px 0 0; padding-inline-start: 20px; }
+.dark mark.evidence, .dark .viewer-body mark { background: #7a5d00; color: #fff; }
+.dark .notice { background: #3a2f10; color: #ffd98a; }
+.dark .turn.error { background: #3a1d1d; border-color: #7a3b3b; }
+.dark .ingest-status .ok { color: #7fd49a; }
+.dark .ingest-status .problems { background: #3a1d1d; color: #ffb4b4; }
 #index-status { font-size: .85rem; color: var(--body-text-color-subdued); text-align: end; }
 """
 
@@ -788,7 +810,9 @@ class AssistantUI:
         except OSError:
             return "the upload did not arrive; try again"
         if size > MAX_UPLOAD_BYTES:
-            return f"the file is {size / 1e6:.1f} MB, over the {MAX_UPLOAD_BYTES // (1024 * 1024)} MB limit"
+            limit = MAX_UPLOAD_BYTES
+            shown_limit = f"{limit / (1024 * 1024):g} MB" if limit >= 1024 * 1024 else f"{limit} bytes"
+            return f"the file is {size / (1024 * 1024):.1f} MB, over the {shown_limit} limit"
         if shown.lower() in seen:
             return "another file in this upload has the same name"
         return None
