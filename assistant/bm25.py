@@ -32,7 +32,13 @@ class BM25Index:
         self._rows: list[sparse.csr_matrix] = []
         self._matrix: sparse.csr_matrix | None = sparse.csr_matrix((0, 0), dtype=np.float32)
         self._csc: sparse.csc_matrix | None = None
-        self._skeletons: dict[str, list[int]] | None = None
+        self._skeletons: dict[str, set[int]] | None = None
+        self._live: np.ndarray | None = None
+
+    def set_live(self, live: np.ndarray | None) -> None:
+        """Which rows count (removed documents' rows stay until compaction but must not count)."""
+        self._live = live
+        self._csc = None
 
     # -- building -----------------------------------------------------------------------------------
     def add(self, term_lists: Iterable[Sequence[str]]) -> None:
@@ -61,12 +67,15 @@ class BM25Index:
         current = _resize(current, width)
         block = _resize(block, width)
         self._matrix = sparse.vstack([current, block], format="csr") if current.shape[0] else block
+        if self._live is not None:
+            self._live = np.concatenate([self._live, np.ones(block.shape[0], dtype=bool)])
         self._csc = None
         self._skeletons = None
 
     def keep_rows(self, keep: np.ndarray) -> None:
         """Drop rows where ``keep`` is False (compaction)."""
         self._matrix = self.matrix[np.flatnonzero(keep)]
+        self._live = None
         self._csc = None
 
     @property
@@ -100,18 +109,20 @@ class BM25Index:
         return index
 
     # -- scoring ------------------------------------------------------------------------------------
-    def _prepare(self, live: np.ndarray | None) -> None:
+    def _prepare(self) -> None:
         if self._csc is None:
             m = self.matrix
+            live = self._live if self._live is not None and len(self._live) == m.shape[0] else None
+            if live is not None and not live.all():
+                m = sparse.diags(live.astype(np.float32)) @ m  # dead rows count for nothing
+                m.eliminate_zeros()
             lengths = np.asarray(m.sum(axis=1)).ravel()
-            if live is not None:
-                lengths = np.where(live, lengths, 0)
             n_live = max(int((lengths > 0).sum()), 1)
             self._avgdl = float(lengths.sum() / n_live) if lengths.sum() else 1.0
             self._norm = (K1 * (1 - B + B * lengths / self._avgdl)).astype(np.float32)
-            self._csc = m.tocsc()
-            df = np.diff(self._csc.indptr)
-            self._idf = np.log(1 + (n_live - df + 0.5) / (df + 0.5)).astype(np.float32)
+            self._csc = sparse.csc_matrix(m)
+            self._df = np.diff(self._csc.indptr)
+            self._idf = np.log(1 + (n_live - self._df + 0.5) / (self._df + 0.5)).astype(np.float32)
 
     def variants(self, term: str, max_edits: int = 1) -> list[tuple[str, float]]:
         """Vocabulary terms that spell the same name differently, with a weight below 1.
@@ -156,7 +167,9 @@ class BM25Index:
 
     def score(self, weighted_terms: dict[str, float], live: np.ndarray | None = None) -> np.ndarray:
         """BM25 score of every row for the weighted query terms (dead rows score 0)."""
-        self._prepare(live)
+        if live is not None and (self._live is None or len(self._live) != len(live) or not np.array_equal(self._live, live)):
+            self.set_live(live)
+        self._prepare()
         scores = np.zeros(self.n_rows, dtype=np.float32)
         csc = self._csc
         assert csc is not None
@@ -173,12 +186,10 @@ class BM25Index:
         return scores
 
     def document_frequency(self, term: str) -> int:
-        self._prepare(None)
+        """Number of live rows containing ``term``."""
+        self._prepare()
         idx = self.vocab.get(term)
-        if idx is None:
-            return 0
-        assert self._csc is not None
-        return int(self._csc.indptr[idx + 1] - self._csc.indptr[idx])
+        return int(self._df[idx]) if idx is not None else 0
 
 
 def _with_deletions(key: str) -> list[str]:

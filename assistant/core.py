@@ -28,7 +28,8 @@ from .normalize import NORMALIZER_VERSION, clean_for_embedding, detect_language,
 from .records import Answer, Chunk, Citation, Document, Hit
 from .retrieval import HybridRetriever, SearchResult
 from .segment import CHUNKER_VERSION, chunk_document
-from .store import IndexData, IndexSettings, IndexStore, build_faiss_index
+from .backend import ChunkBackend, open_store
+from .store import IndexSettings
 from .templates import render
 
 log = logging.getLogger("assistant")
@@ -118,14 +119,15 @@ class Assistant:
         max_file_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self.index_dir = Path(index_dir) if index_dir is not None else default_index_dir()
-        self.store = IndexStore(self.index_dir)
+        self.store = open_store(self.index_dir)
         self._embedder_arg = embedder
         self._embedder: Embedder | None = None
         self.llm = llm
         self.chunk_chars = chunk_chars
         self.max_chunk_chars = max(chunk_chars + 200, int(chunk_chars * 1.6))
         self.max_file_bytes = max_file_bytes
-        self._data: IndexData | None = None
+        self._data: ChunkBackend | None = None
+        self._data_version: str | None = None
         self._lock = threading.RLock()
 
     # -- components ---------------------------------------------------------------------------------
@@ -136,12 +138,10 @@ class Assistant:
             if arg is not None and not isinstance(arg, str):
                 self._embedder = arg
             else:
-                prefer = None
-                if self.store.exists():
-                    try:
-                        prefer = self.store.read_manifest().get("settings", {}).get("embedder_backend")
-                    except AssistantError:
-                        prefer = None
+                try:
+                    prefer = (self.store.stored_settings() or {}).get("embedder_backend")
+                except AssistantError:
+                    prefer = None
                 self._embedder = make_embedder(EmbedderSpec.parse(arg), prefer_backend=prefer)
         return self._embedder
 
@@ -157,20 +157,21 @@ class Assistant:
             normalizer_version=NORMALIZER_VERSION,
         )
 
-    def _empty(self) -> IndexData:
-        settings = self.settings()
-        data = IndexData(settings, vectors=np.zeros((0, settings.dim), dtype=np.float32))
-        data.faiss_index = build_faiss_index(data.vectors, settings.dim)
-        return data
+    @property
+    def data(self) -> ChunkBackend:
+        """The open index (opened on first use, reopened when another process committed)."""
+        with self._lock:
+            version = self.store.version()
+            if self._data is None or version != self._data_version:
+                self._data = self.store.open(self.settings())
+                self._data_version = version
+            return self._data
 
     @property
-    def data(self) -> IndexData:
-        """The loaded index (loaded on first use, reloaded when another process committed)."""
-        with self._lock:
-            current = self.store.current_snapshot()
-            if self._data is None or (current is not None and current != self._data.snapshot):
-                self._data = self.store.load(self.settings()) if current else self._empty()
-            return self._data
+    def uploads_dir(self) -> Path:
+        """Where the UI keeps uploaded files, next to the index."""
+        root = self.index_dir if self.index_dir.suffix != ".db" else self.index_dir.with_suffix("")
+        return root / "uploads" if self.index_dir.suffix != ".db" else root.parent / f"{root.name}-uploads"
 
     def retriever(self) -> HybridRetriever:
         return HybridRetriever(self.data, self.embedder)
@@ -179,21 +180,18 @@ class Assistant:
     def documents(self) -> list[dict]:
         """The indexed documents: id, title, source, kind, chunk count, date added."""
         data = self.data
-        counts: dict[str, int] = {}
-        for chunk in data.chunks:
-            if chunk is not None:
-                counts[chunk.doc_id] = counts.get(chunk.doc_id, 0) + 1
+        counts = data.chunk_counts()
         return [
             {"doc_id": d.doc_id, "title": d.title, "source": d.source, "kind": d.kind, "chunks": counts.get(d.doc_id, 0),
              "added_at": d.added_at, "pages": len(d.pages) or None, "characters": len(d.text)}
-            for d in sorted(data.documents.values(), key=lambda d: d.doc_id)
+            for d in data.list_documents()
         ]
 
     def document(self, doc_id: str) -> Document:
-        try:
-            return self.data.documents[doc_id]
-        except KeyError:
-            raise UnknownDocumentError(f"No document {doc_id!r} in the index {self.index_dir}") from None
+        doc = self.data.get_document(doc_id)
+        if doc is None:
+            raise UnknownDocumentError(f"No document {doc_id!r} in the index {self.index_dir}")
+        return doc
 
     def ingest(
         self,
@@ -212,11 +210,8 @@ class Assistant:
         files, problems = expand_paths(list(paths))
         report.skipped.extend(problems)
         with self.store.lock():
-            if rebuild:
-                data = self._empty()
-            else:
-                self._data = None
-                data = self.data
+            self._data = None
+            data = self.store.empty(self.settings()) if rebuild else self.data
             pending_docs: list[Document] = []
             pending_chunks: list[Chunk] = []
             claimed: dict[str, str] = {}
@@ -238,7 +233,7 @@ class Assistant:
                     report.skipped.append((doc.source, f"document id {doc.doc_id!r} is already used by {claimed[doc.doc_id]} in this batch; rename one of the files"))
                     continue
                 claimed[doc.doc_id] = doc.source
-                old = data.documents.get(doc.doc_id)
+                old = data.get_document(doc.doc_id)
                 if old is not None and old.content_hash == doc.content_hash:
                     report.unchanged.append(doc.doc_id)
                     continue
@@ -260,23 +255,13 @@ class Assistant:
                     pending_docs, pending_chunks = [], []
             if pending_docs or rebuild:
                 report.chunks_added += self._commit(data, pending_docs, pending_chunks, progress)
-            self._data = data
+            self._data, self._data_version = data, self.store.version()
         report.seconds = time.perf_counter() - started
         return report
 
-    def _commit(self, data: IndexData, docs: list[Document], chunks: list[Chunk], progress: ProgressCallback | None) -> int:
+    def _commit(self, data: ChunkBackend, docs: list[Document], chunks: list[Chunk], progress: ProgressCallback | None) -> int:
         vectors = self._embed_chunks(chunks, progress)
-        for doc in docs:
-            self._drop(data, doc.doc_id)
-            data.documents[doc.doc_id] = doc
-        data.chunks.extend(chunks)
-        data.vectors = np.vstack([data.vectors.reshape(-1, data.settings.dim), vectors]).astype(np.float32)
-        data.bm25.add(tokenize(c.text) for c in chunks)
-        if data.faiss_index is not None and data.faiss_index.ntotal + len(chunks) == len(data.chunks):
-            if len(vectors):
-                data.faiss_index.add(vectors)
-        else:
-            data.faiss_index = None
+        data.add_documents(docs, chunks, vectors, [tokenize(c.text) for c in chunks])
         self.store.save(data)
         return len(chunks)
 
@@ -291,30 +276,18 @@ class Assistant:
                 progress("embedding", min(i + batch, len(texts)), len(texts))
         return out
 
-    @staticmethod
-    def _drop(data: IndexData, doc_id: str) -> int:
-        removed = 0
-        for i, chunk in enumerate(data.chunks):
-            if chunk is not None and chunk.doc_id == doc_id:
-                data.chunks[i] = None
-                removed += 1
-        data.documents.pop(doc_id, None)
-        if removed:
-            data.bm25._csc = None  # document statistics changed
-        return removed
-
     def remove(self, doc_id: str) -> int:
         """Delete one document and its chunks; returns the number of chunks removed."""
         with self.store.lock():
             self._data = None
             data = self.data
-            if doc_id not in data.documents:
+            if data.get_document(doc_id) is None:
                 raise UnknownDocumentError(
                     f"No document {doc_id!r} in the index {self.index_dir}; see the ids with: assistant list"
                 )
-            removed = self._drop(data, doc_id)
+            removed = data.remove_document(doc_id)
             self.store.save(data)
-            self._data = data
+            self._data, self._data_version = data, self.store.version()
         return removed
 
     # -- search and answers -------------------------------------------------------------------------

@@ -7,7 +7,6 @@ file and report it at the end.
 from __future__ import annotations
 
 import hashlib
-import html
 import re
 import time
 import unicodedata
@@ -28,13 +27,89 @@ DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 _ARABIC = re.compile(r"[\u0621-\u064A]")
 _LETTER = re.compile(r"[^\W\d_]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Characters a shell acts on (command separators, substitution, redirection, globs, quotes, history)
+# and that mean markup in HTML. A document id never contains them, so an id printed in a hint such as
+# "assistant remove ID" or shown in the UI is inert wherever it is pasted.
+_UNSAFE_ID_CHARS = re.compile(r"[;|&$`<>*?'\"!\\]+")
+_MB = 1024 * 1024
+
+# File signatures ("magic numbers") of common binary formats, checked before a file with a text
+# extension is decoded, so the message can say what the file really is.
+_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF87a", "a GIF image"),
+    (b"GIF89a", "a GIF image"),
+    (b"PK\x03\x04", "a ZIP archive (a .docx, .xlsx, .odt or .zip file?)"),
+    (b"PK\x05\x06", "an empty ZIP archive"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Microsoft Office file (.doc, .xls or .ppt)"),
+    (b"{\\rtf", "an RTF document"),
+    (b"\x7fELF", "a Linux program (ELF)"),
+    (b"\x1f\x8b\x08", "a gzip archive"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+    (b"Rar!\x1a\x07", "a RAR archive"),
+    (b"SQLite format 3\x00", "an SQLite database"),
+    (b"OggS\x00", "an Ogg audio or video file"),
+)
+
+
+def sniff_binary(raw: bytes) -> str | None:
+    """What a file is when its first bytes are a known binary signature ("a PNG image"), else None."""
+    if b"%PDF-" in raw[:1024]:
+        return "a PDF file"
+    for signature, what in _SIGNATURES:
+        if raw.startswith(signature):
+            return what
+    if raw.startswith(b"MZ") and b"\x00" in raw[:64]:
+        return "a Windows program (.exe or .dll)"
+    if raw.startswith(b"RIFF") and raw[8:12] in (b"WAVE", b"AVI ", b"WEBP"):
+        return "a media file (.wav, .avi or .webp)"
+    if raw[4:8] == b"ftyp":
+        return "an MP4/MOV video or a HEIC image"
+    if raw.startswith(b"ID3") and len(raw) > 5 and raw[3] < 10:
+        return "an MP3 audio file"
+    return None
 
 
 def doc_id_for(path: Path) -> str:
-    """The document id of a file: its name without extension, stripped of control characters."""
+    """The document id of a file: its name without extension.
+
+    Control and invisible formatting characters (bidi overrides, zero-width characters) are removed
+    and shell or markup metacharacters (``;|&$`<>*?'"!\\``) become ``_``, so an id is safe to print
+    in a command hint or a page; letters of any script, digits, spaces and ``-_.()[]`` are kept.
+    """
     stem = path.stem if path.suffix.lower() in SUPPORTED_SUFFIXES else path.name
-    stem = _CONTROL.sub("", stem).strip()
+    stem = "".join(ch for ch in unicodedata.normalize("NFC", stem) if unicodedata.category(ch)[0] != "C")
+    stem = _UNSAFE_ID_CHARS.sub("_", stem)
+    stem = " ".join(stem.split())
     return stem or "document"
+
+
+def sanitize_filename(name: str, *, max_stem: int = 120) -> str:
+    """A safe local file name for an uploaded file called ``name``.
+
+    Only the last path component is kept (``../`` and ``..\\`` prefixes, absolute paths and drive
+    letters are dropped); control and formatting characters are removed; runs of spaces, shell
+    metacharacters and other punctuation become one ``_``; leading dots (hidden files, ``..``) are
+    stripped. Letters of any script (Arabic included), digits, ``-`` and ``.`` are kept, and the
+    extension is lowercased. A name with nothing left becomes ``document`` (plus its extension).
+
+        >>> sanitize_filename("../../etc/passwd.txt")
+        'passwd.txt'
+        >>> sanitize_filename("a; rm -rf ~ `x` $(y).pdf")
+        'a_rm_-rf_x_y.pdf'
+        >>> sanitize_filename("تقرير الصحة.PDF")
+        'تقرير_الصحة.pdf'
+    """
+    name = unicodedata.normalize("NFC", str(name)).replace("\\", "/").split("/")[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
+    stem, dot, suffix = name.rpartition(".")
+    if not dot:
+        stem, suffix = name, ""
+    stem = "".join(ch if ch.isalnum() or ch in "-._" or unicodedata.category(ch) in ("Mn", "Mc") else "_" for ch in stem)
+    stem = re.sub(r"_{2,}", "_", stem).strip("._- ")[:max_stem] or "document"
+    suffix = re.sub(r"[^A-Za-z0-9]", "", suffix).lower()[:10]
+    return f"{stem}.{suffix}" if suffix else stem
 
 
 def decode_text(raw: bytes, path: Path) -> str:
@@ -44,7 +119,11 @@ def decode_text(raw: bytes, path: Path) -> str:
         CorruptDocumentError: the bytes are binary or in no encoding we can trust.
     """
     if raw.startswith(b"\xef\xbb\xbf"):
-        return _checked(raw[3:].decode("utf-8", errors="strict"), path)
+        try:
+            return _checked(raw[3:].decode("utf-8", errors="strict"), path)
+        except UnicodeDecodeError as exc:
+            raise CorruptDocumentError(path, f"broken UTF-8 text after a UTF-8 byte order mark (at byte {exc.start + 3}); "
+                                             "re-save it as UTF-8") from exc
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             return _checked(raw.decode("utf-16"), path)
@@ -83,10 +162,34 @@ def _checked(text: str, path: Path) -> str:
     return text
 
 
-class _TextExtractor(HTMLParser):
-    """HTML to text: drops scripts, styles and page chrome, keeps block structure as line breaks."""
+_VOID_TAGS = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+_HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 
-    _SKIP = {"script", "style", "noscript", "template", "svg", "iframe", "nav", "footer", "form", "button", "head"}
+
+def _is_hidden(attrs: list[tuple[str, str | None]]) -> bool:
+    """Whether an element is not rendered: ``hidden``, ``aria-hidden="true"``, ``display:none``, ``visibility:hidden``."""
+    for name, value in attrs:
+        name = name.lower()
+        if name == "hidden":
+            return True
+        if name == "aria-hidden" and (value or "").strip().lower() == "true":
+            return True
+        if name == "style" and value and _HIDDEN_STYLE.search(value):
+            return True
+    return False
+
+
+class _TextExtractor(HTMLParser):
+    """HTML to text: drops scripts, styles, page chrome and hidden elements, keeps block structure as line breaks.
+
+    Only text content is kept: tags and attributes (event handlers such as ``onerror``, ``javascript:``
+    links) never reach the output. Text a browser would not show (``hidden``, ``aria-hidden="true"``,
+    inline ``display:none`` / ``visibility:hidden``) is dropped too, so invisible instructions planted in
+    a page do not become indexed passages.
+    """
+
+    _SKIP = {"script", "style", "noscript", "template", "svg", "iframe", "nav", "footer", "form", "button", "head",
+             "object", "embed", "math", "select", "textarea"}
     _BLOCK = {"p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table", "section",
               "article", "header", "blockquote", "pre", "hr", "dd", "dt", "figcaption"}
 
@@ -98,8 +201,18 @@ class _TextExtractor(HTMLParser):
         self.h1 = ""
         self._in_title = False
         self._in_h1 = False
+        self._hidden: list[list] = []  # [tag, nesting] of each open hidden element
 
     def handle_starttag(self, tag, attrs):
+        if self._hidden:
+            top = self._hidden[-1]
+            if tag == top[0]:
+                if tag in ("p", "li") and top[1] == 0:  # a new <p>/<li> implicitly closes the hidden one
+                    self._hidden.pop()
+                else:
+                    top[1] += 1
+        if tag not in _VOID_TAGS and _is_hidden(attrs):
+            self._hidden.append([tag, 0])
         if tag in self._SKIP and tag != "head":
             self.skip_depth += 1
         if tag == "title":
@@ -114,6 +227,15 @@ class _TextExtractor(HTMLParser):
             self.parts.append("\n")
 
     def handle_endtag(self, tag):
+        if self._hidden:
+            top = self._hidden[-1]
+            if tag == top[0]:
+                if top[1]:
+                    top[1] -= 1
+                else:
+                    self._hidden.pop()
+            elif tag in ("body", "html"):
+                self._hidden.clear()
         if tag in self._SKIP and tag != "head" and self.skip_depth:
             self.skip_depth -= 1
         if tag == "title":
@@ -124,10 +246,10 @@ class _TextExtractor(HTMLParser):
             self.parts.append("\n")
 
     def handle_data(self, data):
+        if self.skip_depth or self._hidden:
+            return
         if self._in_title:
             self.title += data
-            return
-        if self.skip_depth:
             return
         if self._in_h1:
             self.h1 += data
@@ -143,7 +265,7 @@ def html_to_text(markup: str) -> tuple[str, str]:
     lines = [re.sub(r"[ \t\u00a0]+", " ", line).strip() for line in text.splitlines()]
     text = "\n".join(line for line in lines if line)
     title = " ".join((parser.title or parser.h1).split())
-    return html.unescape(text), title
+    return text, title
 
 
 def _title_from_text(text: str, fallback: str) -> str:
@@ -167,22 +289,31 @@ def load_document(path: Path | str, *, max_bytes: int = DEFAULT_MAX_BYTES, doc_i
         raise UnsupportedFileError(path, f"unsupported file type {path.suffix or '(no extension)'!r}; "
                                          f"supported: {', '.join(sorted(set(SUPPORTED_SUFFIXES)))}")
     if not path.is_file():
-        raise CorruptDocumentError(path, "not a readable file")
-    size = path.stat().st_size
-    if size > max_bytes:
-        raise DocumentTooLargeError(
-            path, f"the file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit; split it or raise --max-file-mb"
-        )
-    raw = path.read_bytes()
+        raise CorruptDocumentError(path, "not a readable file (a folder, device or broken link?)")
+    too_large = "the file is {:.1f} MB, over the {:g} MB limit; split it or raise --max-file-mb"
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise DocumentTooLargeError(path, too_large.format(size / _MB, max_bytes / _MB))
+        with open(path, "rb") as fh:
+            raw = fh.read(max_bytes + 1)  # never more than the limit, even if the file grew meanwhile
+    except OSError as exc:
+        raise CorruptDocumentError(path, f"the file cannot be read ({exc.strerror or exc})") from exc
+    if len(raw) > max_bytes:
+        raise DocumentTooLargeError(path, too_large.format(path.stat().st_size / _MB, max_bytes / _MB))
+    if not raw:
+        raise EmptyDocumentError(path, "the file is empty (0 bytes)")
     if not raw.strip():
-        raise EmptyDocumentError(path, "the file is empty")
+        raise EmptyDocumentError(path, "the file is empty (only whitespace)")
     digest = hashlib.sha256(raw).hexdigest()
     doc_id = doc_id or doc_id_for(path)
     pages: tuple[tuple[int, int], ...] = ()
     title = ""
+    what = sniff_binary(raw)
     if kind == "pdf":
-        if not raw.startswith(b"%PDF"):
-            raise CorruptDocumentError(path, "not a PDF file (no %PDF header)")
+        if what != "a PDF file":
+            detail = f"it is {what}" if what else "no %PDF header"
+            raise CorruptDocumentError(path, f"not a PDF file ({detail})")
         from .pdf import extract_pdf_pages
 
         page_texts = extract_pdf_pages(path)
@@ -194,14 +325,21 @@ def load_document(path: Path | str, *, max_bytes: int = DEFAULT_MAX_BYTES, doc_i
         text = "\n\n".join(parts)
         pages = tuple(spans)
     else:
-        if raw.startswith(b"%PDF"):
+        if what == "a PDF file":
             raise CorruptDocumentError(path, f"this is a PDF file with a {path.suffix} extension; rename it to .pdf")
+        if what:
+            raise CorruptDocumentError(
+                path, f"binary file: this is {what}, not text; save it as .txt, .md, .html or .pdf and add that instead"
+            )
         text = decode_text(raw, path)
         text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
         if kind == "html":
             text, title = html_to_text(text)
-    if not text.strip() or not any(ch.isalnum() for ch in text):
-        raise EmptyDocumentError(path, "the file holds no text" + (" (whitespace only)" if raw.strip() == b"" or not text.strip() else ""))
+    if not text.strip():
+        raise EmptyDocumentError(path, "the file is empty (only whitespace)" if kind != "html" else
+                                 "the page has no visible text (only markup, scripts or styles)")
+    if not any(ch.isalnum() for ch in text):
+        raise EmptyDocumentError(path, "the file holds no words (only punctuation, symbols or invisible characters)")
     return Document(
         doc_id=doc_id,
         title=title or _title_from_text(text, doc_id),

@@ -32,8 +32,8 @@ from .normalize import (
     word_forms,
 )
 from .lexicon import arabic_vocabulary, translate_phrases
-from .records import Chunk, Hit
-from .store import IndexData
+from .records import Chunk, Document, Hit
+from .backend import ChunkBackend, Vocabulary
 
 # RRF constant: 60 is the value of the original paper and of most libraries; it keeps one list's
 # top rank from drowning the other list's.
@@ -83,7 +83,7 @@ CONTEXT_WEIGHT = 0.05
 _CAPITALIZED = re.compile(r"\b[A-Z][a-zA-Z]+(?:'s)?\b")
 
 
-def plan_query(query: str, data: IndexData) -> QueryPlan:
+def plan_query(query: str, vocabulary: Vocabulary) -> QueryPlan:
     """Expand a question into weighted BM25 terms.
 
     * its own folded and stemmed terms (weight 1);
@@ -93,7 +93,7 @@ def plan_query(query: str, data: IndexData) -> QueryPlan:
       cross-lingual signal for names.
     """
     plan = QueryPlan()
-    bm25 = data.bm25
+    bm25 = vocabulary
     vocab = bm25.vocab
     for term in tokenize(query):
         plan.terms[term] = max(plan.terms.get(term, 0.0), 1.0)
@@ -105,7 +105,7 @@ def plan_query(query: str, data: IndexData) -> QueryPlan:
             plan.terms[variant] = max(plan.terms.get(variant, 0.0), weight)
         plan.arabic_words += 1
         forms = word_forms(word)
-        if forms & vocab.keys() or any(weight >= VARIANT_EXACT_SKELETON for _, weight in variants):
+        if any(f in vocab for f in forms) or any(weight >= VARIANT_EXACT_SKELETON for _, weight in variants):
             plan.arabic_known += 1
         elif not forms & arabic_vocabulary() and len(skeleton(word)) >= 4:
             # In no document and not a common news word: most likely a name the corpus lacks.
@@ -160,16 +160,16 @@ class SearchResult:
     lexical_coverage: float = 0.0
 
 
-def reciprocal_rank_fusion(rankings: Sequence[tuple[Sequence[int], float]], k: int = RRF_K) -> dict[int, float]:
-    """Fuse ranked lists of row ids: ``sum(weight / (k + rank))`` over the lists a row appears in."""
-    fused: dict[int, float] = {}
+def reciprocal_rank_fusion(rankings: Sequence[tuple[Sequence[str], float]], k: int = RRF_K) -> dict[str, float]:
+    """Fuse ranked lists of chunk ids: ``sum(weight / (k + rank))`` over the lists an id appears in."""
+    fused: dict[str, float] = {}
     for rows, weight in rankings:
         for rank, row in enumerate(rows, 1):
             fused[row] = fused.get(row, 0.0) + weight / (k + rank)
     return fused
 
 
-def convex_fusion(dense: dict[int, float], lexical: dict[int, float], dense_weight: float) -> dict[int, float]:
+def convex_fusion(dense: dict[str, float], lexical: dict[str, float], dense_weight: float) -> dict[str, float]:
     """``w * minmax(dense) + (1 - w) * lexical / max(lexical)`` over the union of candidates.
 
     BM25 is divided by its maximum rather than min-max scaled: a row with no shared term must score
@@ -209,16 +209,16 @@ def best_span(chunk: Chunk, terms: dict[str, float], idf: dict[str, float] | Non
 
 
 class HybridRetriever:
-    """Searches one loaded index snapshot.
+    """Searches one open index (any ``ChunkBackend``).
 
     Args:
-        data: The loaded index.
+        data: The open index.
         embedder: The embedder the index was built with.
         dense_weight: Weight of the dense score in the fusion (BM25 gets ``1 - dense_weight``).
         fusion: ``convex`` (default) or ``rrf``.
     """
 
-    def __init__(self, data: IndexData, embedder: Embedder, dense_weight: float = DENSE_WEIGHT, fusion: str = "convex") -> None:
+    def __init__(self, data: ChunkBackend, embedder: Embedder, dense_weight: float = DENSE_WEIGHT, fusion: str = "convex") -> None:
         if not 0.0 <= dense_weight <= 1.0:
             raise ValueError(f"dense_weight must be between 0 and 1, got {dense_weight}")
         if fusion not in ("convex", "rrf"):
@@ -230,37 +230,6 @@ class HybridRetriever:
 
     def embed_query(self, query: str) -> np.ndarray:
         return self.embedder.embed_queries([clean_for_embedding(query)])[0]
-
-    def dense_search(self, vector: np.ndarray, n: int) -> list[tuple[int, float]]:
-        data = self.data
-        if not data.chunks or data.faiss_index is None:
-            return []
-        dead = len(data.chunks) - data.n_live
-        fetch = min(len(data.chunks), n + dead)
-        scores, rows = data.faiss_index.search(np.ascontiguousarray(vector[None, :], dtype=np.float32), fetch)
-        out = []
-        for row, score in zip(rows[0], scores[0]):
-            if row >= 0 and data.chunks[row] is not None:
-                out.append((int(row), float(score)))
-        return out[:n]
-
-    def lexical_scores(self, plan: QueryPlan) -> np.ndarray:
-        """BM25 score of every row (0 for removed rows and rows sharing no term)."""
-        if not plan.terms or not self.data.chunks:
-            return np.zeros(len(self.data.chunks), dtype=np.float32)
-        return self.data.bm25.score(plan.terms, self.data.live)
-
-    @staticmethod
-    def top_rows(scores: np.ndarray, n: int) -> list[tuple[int, float]]:
-        n = min(n, int((scores > 0).sum()))
-        if n <= 0:
-            return []
-        top = np.argpartition(-scores, n - 1)[:n]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return [(int(r), float(scores[r])) for r in top]
-
-    def lexical_search(self, plan: QueryPlan, n: int) -> list[tuple[int, float]]:
-        return self.top_rows(self.lexical_scores(plan), n)
 
     def search(
         self,
@@ -289,15 +258,16 @@ class HybridRetriever:
         if mode not in ("hybrid", "dense", "lexical"):
             raise ValueError(f"unknown search mode {mode!r}; use hybrid, dense or lexical")
         data = self.data
-        plan = plan_query(query, data)
+        vocabulary = data.vocabulary
+        plan = plan_query(query, vocabulary)
         for extra in extra_queries:
-            for term, weight in plan_query(extra, data).terms.items():
+            for term, weight in plan_query(extra, vocabulary).terms.items():
                 plan.terms[term] = max(plan.terms.get(term, 0.0), FOLLOWUP_WEIGHT * weight)
         if context_text:
             for term in set(tokenize(context_text)):
                 plan.terms[term] = max(plan.terms.get(term, 0.0), CONTEXT_WEIGHT)
         fetch = max(OVERFETCH, 4 * k)
-        dense: list[tuple[int, float]] = []
+        dense: list[tuple[str, float]] = []
         if mode in ("hybrid", "dense"):
             if query_vector is None:
                 query_vector = self.embed_query(query)
@@ -305,54 +275,57 @@ class HybridRetriever:
                     context = self.embed_query(" ".join([*extra_queries, query]))
                     query_vector = query_vector + context
                     query_vector = query_vector / max(float(np.linalg.norm(query_vector)), 1e-9)
-            dense = self.dense_search(query_vector, fetch)
-        all_lexical = self.lexical_scores(plan) if mode in ("hybrid", "lexical") else None
-        lexical = self.top_rows(all_lexical, fetch) if all_lexical is not None else []
+            dense = data.dense_search(query_vector, fetch)
+        lexical = data.lexical_search(plan.terms, fetch) if mode in ("hybrid", "lexical") and plan.terms else []
         dense_scores = dict(dense)
         lexical_scores = dict(lexical)
         if mode == "hybrid" and self.fusion == "convex":
+            assert query_vector is not None
             candidates = sorted(set(dense_scores) | set(lexical_scores))
-            assert query_vector is not None and all_lexical is not None
             # Rescore every candidate with both retrievers, so a passage one of them missed in its
             # top list is not treated as scoring zero there.
-            cosines = data.vectors[candidates] @ query_vector
-            dense_scores = {r: float(c) for r, c in zip(candidates, cosines)}
-            lexical_scores = {r: float(all_lexical[r]) for r in candidates if all_lexical[r] > 0}
+            dense_scores = data.dense_scores(candidates, query_vector)
+            lexical_scores = data.lexical_scores(candidates, plan.terms) if plan.terms else {}
             fused = convex_fusion(dense_scores, lexical_scores, self.dense_weight)
         elif mode == "hybrid":
-            fused = reciprocal_rank_fusion([([r for r, _ in dense], 1.0), ([r for r, _ in lexical], 1.0)])
+            fused = reciprocal_rank_fusion([([c for c, _ in dense], 1.0), ([c for c, _ in lexical], 1.0)])
         else:
             fused = dict(dense if mode == "dense" else lexical)
-        order = sorted(fused, key=lambda r: (-fused[r], r))[:k]
+        order = sorted(fused, key=lambda c: (-fused[c], c))[:k]
+        chunks = data.get_chunks(order)
         idf = self._idf(plan)
         hits = []
-        for rank, row in enumerate(order, 1):
-            chunk = data.chunks[row]
-            assert chunk is not None
-            doc = data.documents[chunk.doc_id]
+        documents: dict[str, Document | None] = {}
+        for chunk_id in order:
+            chunk = chunks.get(chunk_id)
+            if chunk is None:
+                continue
+            if chunk.doc_id not in documents:
+                documents[chunk.doc_id] = data.get_document(chunk.doc_id)
+            doc = documents[chunk.doc_id]
             start, end, _ = best_span(chunk, plan.terms, idf)
             hits.append(
                 Hit(
                     chunk=chunk,
-                    score=fused[row],
-                    rank=rank,
-                    title=doc.title,
-                    source=doc.source,
-                    dense_score=dense_scores.get(row),
-                    lexical_score=lexical_scores.get(row),
+                    score=fused[chunk_id],
+                    rank=len(hits) + 1,
+                    title=doc.title if doc else chunk.doc_id,
+                    source=doc.source if doc else "",
+                    dense_score=dense_scores.get(chunk_id),
+                    lexical_score=lexical_scores.get(chunk_id),
                     best_start=start,
                     best_end=end,
                 )
             )
-        coverage = self._coverage(plan)
-        top_dense = dense[0][1] if dense else 0.0
-        return SearchResult(hits, plan, top_dense, coverage)
+        top_dense = max(dense_scores.values()) if dense_scores else 0.0
+        return SearchResult(hits, plan, top_dense, self._coverage(plan))
 
     def _idf(self, plan: QueryPlan) -> dict[str, float]:
         n = max(self.data.n_live, 1)
+        vocabulary = self.data.vocabulary
         out = {}
         for term in plan.terms:
-            df = self.data.bm25.document_frequency(term)
+            df = vocabulary.document_frequency(term)
             out[term] = math.log(1 + (n - df + 0.5) / (df + 0.5)) if df else 0.0
         return out
 
@@ -361,4 +334,5 @@ class HybridRetriever:
         own = [t for t, w in plan.terms.items() if w >= 1.0]
         if not own:
             return 0.0
-        return sum(1 for t in own if t in self.data.bm25.vocab) / len(own)
+        vocab = self.data.vocabulary.vocab
+        return sum(1 for t in own if t in vocab) / len(own)

@@ -75,13 +75,118 @@ class IndexData:
     faiss_index: Any = None
     snapshot: str = ""
 
+    _rows: dict[str, int] | None = None
+    _live_cache: np.ndarray | None = None
+
+    # -- the ChunkBackend protocol (see assistant/backend.py) -------------------------------------
     @property
     def live(self) -> np.ndarray:
-        return np.fromiter((c is not None for c in self.chunks), dtype=bool, count=len(self.chunks))
+        """Mask of rows whose chunk is still indexed (cached; reset by every change)."""
+        if self._live_cache is None or len(self._live_cache) != len(self.chunks):
+            self._live_cache = np.fromiter((c is not None for c in self.chunks), dtype=bool, count=len(self.chunks))
+        return self._live_cache
 
     @property
     def n_live(self) -> int:
-        return sum(1 for c in self.chunks if c is not None)
+        return int(self.live.sum())
+
+    def _changed(self) -> None:
+        self._rows = None
+        self._live_cache = None
+
+    @property
+    def vocabulary(self) -> BM25Index:
+        return self.bm25
+
+    def _row_of(self) -> dict[str, int]:
+        if self._rows is None:
+            self._rows = {c.chunk_id: i for i, c in enumerate(self.chunks) if c is not None}
+        return self._rows
+
+    def dense_search(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
+        """Top ``n`` live chunks by cosine: ``(chunk_id, score)``."""
+        if not self.chunks or self.faiss_index is None or n < 1:
+            return []
+        dead = len(self.chunks) - self.n_live
+        fetch = min(len(self.chunks), n + dead)
+        scores, rows = self.faiss_index.search(np.ascontiguousarray(vector[None, :], dtype=np.float32), fetch)
+        out = []
+        for row, score in zip(rows[0], scores[0]):
+            chunk = self.chunks[row] if row >= 0 else None
+            if chunk is not None:
+                out.append((chunk.chunk_id, float(score)))
+        return out[:n]
+
+    def _bm25_all(self, terms: dict[str, float]) -> np.ndarray:
+        if not terms or not self.chunks:
+            return np.zeros(len(self.chunks), dtype=np.float32)
+        return self.bm25.score(terms, self.live)
+
+    def lexical_search(self, terms: dict[str, float], n: int) -> list[tuple[str, float]]:
+        """Top ``n`` live chunks by BM25 over the weighted terms (only rows sharing a term)."""
+        scores = self._bm25_all(terms)
+        n = min(n, int((scores > 0).sum()))
+        if n <= 0:
+            return []
+        top = np.argpartition(-scores, n - 1)[:n]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(self.chunks[r].chunk_id, float(scores[r])) for r in top]  # type: ignore[union-attr]
+
+    def dense_scores(self, chunk_ids: list[str], vector: np.ndarray) -> dict[str, float]:
+        rows = self._row_of()
+        known = [c for c in chunk_ids if c in rows]
+        cosines = self.vectors[[rows[c] for c in known]] @ vector if known else []
+        return {c: float(v) for c, v in zip(known, cosines)}
+
+    def lexical_scores(self, chunk_ids: list[str], terms: dict[str, float]) -> dict[str, float]:
+        rows = self._row_of()
+        scores = self._bm25_all(terms)
+        return {c: float(scores[rows[c]]) for c in chunk_ids if c in rows and scores[rows[c]] > 0}
+
+    def get_chunks(self, chunk_ids: list[str]) -> dict[str, Chunk]:
+        rows = self._row_of()
+        return {c: self.chunks[rows[c]] for c in chunk_ids if c in rows}  # type: ignore[misc]
+
+    def get_document(self, doc_id: str) -> Document | None:
+        return self.documents.get(doc_id)
+
+    def list_documents(self) -> list[Document]:
+        return sorted(self.documents.values(), key=lambda d: d.doc_id)
+
+    def chunk_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for chunk in self.chunks:
+            if chunk is not None:
+                counts[chunk.doc_id] = counts.get(chunk.doc_id, 0) + 1
+        return counts
+
+    def add_documents(self, docs: list[Document], chunks: list[Chunk], vectors: np.ndarray, terms: list[list[str]]) -> None:
+        """Add (or replace) documents with their chunks, vectors and BM25 terms, in memory."""
+        for doc in docs:
+            self.remove_document(doc.doc_id)
+            self.documents[doc.doc_id] = doc
+        self.chunks.extend(chunks)
+        self.vectors = np.vstack([self.vectors.reshape(-1, self.settings.dim), vectors]).astype(np.float32)
+        self.bm25.add(terms)
+        if self.faiss_index is not None and self.faiss_index.ntotal + len(chunks) == len(self.chunks):
+            if len(vectors):
+                self.faiss_index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        else:
+            self.faiss_index = None
+        self._changed()
+
+    def remove_document(self, doc_id: str) -> int:
+        """Remove a document and its chunks, in memory; returns the number of chunks removed."""
+        removed = 0
+        for i, chunk in enumerate(self.chunks):
+            if chunk is not None and chunk.doc_id == doc_id:
+                self.chunks[i] = None
+                removed += 1
+        self.documents.pop(doc_id, None)
+        if removed:
+            self._changed()
+            self.bm25.set_live(self.live)  # document statistics changed
+        return removed
 
 
 def _faiss():
@@ -120,10 +225,33 @@ def _write_file(path: Path, payload: bytes) -> None:
 
 
 class IndexStore:
-    """Reads and writes snapshots of one index directory."""
+    """Reads and writes snapshots of one index directory (the FAISS store)."""
 
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root)
+
+    @property
+    def uri(self) -> str:
+        return str(self.root)
+
+    def stored_settings(self) -> dict[str, Any] | None:
+        """The settings the existing index was built with, or None when there is none."""
+        if not self.exists():
+            return None
+        return self.read_manifest().get("settings")
+
+    def empty(self, settings: IndexSettings) -> IndexData:
+        data = IndexData(settings, vectors=np.zeros((0, settings.dim), dtype=np.float32))
+        data.faiss_index = build_faiss_index(data.vectors, settings.dim)
+        return data
+
+    def version(self) -> str | None:
+        """Changes whenever another process commits (used to reload)."""
+        return self.current_snapshot()
+
+    def open(self, settings: IndexSettings) -> IndexData:
+        """The live contents, or an empty index when there is none yet."""
+        return self.load(settings) if self.exists() else self.empty(settings)
 
     # -- reading ------------------------------------------------------------------------------------
     def exists(self) -> bool:
@@ -190,6 +318,7 @@ class IndexStore:
             vectors = np.load(snap / "vectors.npy", allow_pickle=False)
             faiss_index = _faiss().read_index(str(snap / "index.faiss"))
             bm25 = BM25Index.load(snap, len(chunks))
+            bm25.set_live(np.fromiter((c is not None for c in chunks), dtype=bool, count=len(chunks)))
         except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
             raise IndexCorruptError(
                 f"The index snapshot {snap} is damaged ({exc.__class__.__name__}: {exc}). "
@@ -283,7 +412,8 @@ class IndexStore:
 
 def compact(data: IndexData) -> None:
     """Drop removed rows from vectors, chunks and BM25, and rebuild FAISS."""
-    live = data.live
+    live = data.live.copy()
+    data._changed()
     data.chunks = [c for c in data.chunks if c is not None]
     data.vectors = np.ascontiguousarray(data.vectors[live])
     data.bm25.keep_rows(live)

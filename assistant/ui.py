@@ -873,7 +873,7 @@ class AssistantUI:
                         with gr.Column(scale=3):
                             files = gr.File(
                                 label=f"Add documents: .txt .md .html .pdf (up to {MAX_UPLOAD_FILES} files, 20 MB each)",
-                                file_count="multiple", file_types=UPLOAD_TYPES, elem_id="upload", height=140,
+                                file_count="multiple", file_types=UPLOAD_TYPES, elem_id="upload", height=180,
                             )
                             ingest_btn = gr.Button("Add to index", variant="primary", elem_id="ingest-btn")
                         with gr.Column(scale=2):
