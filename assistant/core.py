@@ -9,7 +9,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -18,7 +18,6 @@ from .errors import (
     AssistantError,
     ConfigError,
     DocumentError,
-    DocumentIdCollisionError,
     QuestionError,
     UnknownDocumentError,
 )
@@ -50,8 +49,9 @@ ProgressCallback = Callable[[str, int, int], None]
 
 
 def default_index_dir() -> Path:
-    """``ASSISTANT_INDEX`` or ``index/`` in the project folder."""
-    return Path(os.environ.get("ASSISTANT_INDEX") or DEFAULT_INDEX)
+    """``ASSISTANT_INDEX`` (or ``ASSISTANT_STORE``: a folder, a Milvus Lite ``.db`` file or a
+    ``milvus://`` URI), else ``index/`` in the project folder."""
+    return Path(os.environ.get("ASSISTANT_INDEX") or os.environ.get("ASSISTANT_STORE") or DEFAULT_INDEX)
 
 
 @dataclass
