@@ -651,10 +651,14 @@ class AssistantUI:
         turns.append({"role": "assistant", "answer": None, "final": False, "lang": lang})
         yield render_conversation(turns, show_all), turns, ""
         try:
-            with self.lock.read():
-                for answer in self.assistant.ask_stream(question, history):
-                    turns[-1] = {"role": "assistant", "answer": answer, "final": False, "lang": answer.language}
-                    yield render_conversation(turns, show_all), turns, gr.skip()
+            stream = self.assistant.ask_stream(question, history)
+            while True:
+                with self.lock.read():  # held while computing, never while the generator is suspended
+                    answer = next(stream, None)
+                if answer is None:
+                    break
+                turns[-1] = {"role": "assistant", "answer": answer, "final": False, "lang": answer.language}
+                yield render_conversation(turns, show_all), turns, gr.skip()
             if turns[-1].get("answer") is None:
                 raise AssistantError("No answer was produced.")
             turns[-1]["final"] = True

@@ -158,6 +158,9 @@ def test_english_and_arabic_questions(page):
     follow = ask(page, "من سيقودها؟", 3)
     assert follow.locator(".answer").inner_text().strip()
     assert follow.get_attribute("dir") == "rtl"
+    page.wait_for_timeout(300)
+    assert follow.evaluate("e => { const r = e.getBoundingClientRect(); return r.top < window.innerHeight && r.bottom > 0; }"), \
+        "the conversation scrolls to the newest turn"
     shot(page, "04_followup", full_page=False)
 
     # open the whole document at the cited place
@@ -244,6 +247,20 @@ def test_bad_file_is_rejected_and_changes_nothing(page, app, tmp_path):
     assert not (app.index_dir / "uploads" / "not_really.pdf").exists()
     assert "not_really" not in page.locator("#docs-table").inner_text()
     shot(page, "10_bad_file_rejected")
+
+
+def test_oversized_upload_is_refused(page, tmp_path):
+    big = tmp_path / "too_big.txt"
+    with open(big, "wb") as fh:
+        fh.truncate(21 * 1024 * 1024)  # over the 20 MB limit
+    open_tab(page, "Documents")
+    page.locator("#upload input[type=file]").set_input_files([str(big)])
+    message = page.get_by_text(re.compile("exceed the maximum allowed size")).first
+    message.wait_for(timeout=30_000)
+    page.wait_for_timeout(800)  # the toast fades in
+    shot(page, "10b_oversized_upload_refused", full_page=False)
+    assert "too_big.txt" in message.inner_text()
+    assert page.locator("#upload").get_by_text("too_big").count() == 0
 
 
 def test_remove_document(page, app):

@@ -301,7 +301,7 @@ def test_upload_limits(upload_ui, tmp_path, monkeypatch):
     status, _table, _ = _ingest(upload_ui, files)
     assert f"at most {ui.MAX_UPLOAD_FILES}" in status and upload_ui.assistant.documents() == []
 
-    monkeypatch.setattr(ui, "MAX_UPLOAD_BYTES", 10)
+    monkeypatch.setattr(ui, "MAX_UPLOAD_BYTES", 3)
     status, _table, _ = _ingest(upload_ui, files[:1])
     assert "over the" in status and upload_ui.assistant.documents() == []
 
