@@ -12,6 +12,7 @@ The assistant, the CLI and the UI only use these two protocols.
 from __future__ import annotations
 
 import os
+import re
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Container, Protocol, runtime_checkable
@@ -84,8 +85,8 @@ class IndexStoreLike(Protocol):
 
 def open_store(location: str | os.PathLike[str]) -> IndexStoreLike:
     """The store for an index location: a folder (FAISS), ``*.db`` (Milvus Lite) or ``milvus://...``."""
-    text = str(location)
-    if text.startswith(("milvus://", "http://", "https://", "tcp://")) or text.endswith(".db"):
+    text = re.sub(r"^(milvus|milvuss|https?|tcp):/(?!/)", r"\1://", str(location))  # pathlib.Path ate a slash
+    if text.startswith(("milvus://", "milvuss://", "http://", "https://", "tcp://")) or text.split("?")[0].endswith(".db"):
         from .milvus_store import MilvusStore
 
         return MilvusStore(text)

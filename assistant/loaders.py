@@ -71,6 +71,12 @@ def sniff_binary(raw: bytes) -> str | None:
     return None
 
 
+def display_path(path: Path | str) -> str:
+    """``path`` as printable text: bytes of a non-UTF-8 file name (kept by Python as surrogate escapes,
+    which cannot be written to JSON, a terminal or a page) become U+FFFD."""
+    return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def doc_id_for(path: Path) -> str:
     """The document id of a file: its name without extension.
 
@@ -79,7 +85,8 @@ def doc_id_for(path: Path) -> str:
     in a command hint or a page; letters of any script, digits, spaces and ``-_.()[]`` are kept.
     """
     stem = path.stem if path.suffix.lower() in SUPPORTED_SUFFIXES else path.name
-    stem = "".join(ch for ch in unicodedata.normalize("NFC", stem) if unicodedata.category(ch)[0] != "C")
+    stem = "".join(" " if ch.isspace() else ch for ch in unicodedata.normalize("NFC", stem))
+    stem = "".join(ch for ch in stem if unicodedata.category(ch)[0] != "C")
     stem = _UNSAFE_ID_CHARS.sub("_", stem)
     stem = " ".join(stem.split())
     return stem or "document"
@@ -131,15 +138,19 @@ def decode_text(raw: bytes, path: Path) -> str:
             raise CorruptDocumentError(path, f"broken UTF-16 text ({exc.reason})") from exc
     head = raw[:8192]
     if b"\x00" in head:
-        # UTF-16 without BOM has a zero in every other byte for ASCII, and Arabic (U+06xx) has 0x06.
-        zeros_even = head[0::2].count(0) / max(1, len(head[0::2]))
-        zeros_odd = head[1::2].count(0) / max(1, len(head[1::2]))
-        for encoding, ratio in (("utf-16-le", zeros_odd), ("utf-16-be", zeros_even)):
-            if ratio > 0.3:
+        # UTF-16 without BOM: every other byte is the high byte of a character, and text in one or two
+        # scripts uses few of them (0x00 for ASCII spaces, digits and Latin, 0x06 for Arabic), where
+        # random binary data spreads over all 256 values.
+        candidates = sorted(((_high_byte_share(head[1::2]), "utf-16-le"), (_high_byte_share(head[0::2]), "utf-16-be")),
+                            reverse=True)
+        for share, encoding in candidates:
+            if share >= 0.9 and len(raw) % 2 == 0:
                 try:
-                    return _checked(raw.decode(encoding), path)
+                    text = _checked(raw.decode(encoding), path)
                 except (UnicodeDecodeError, CorruptDocumentError):
-                    pass
+                    continue
+                if "\x00" not in text:
+                    return text
         raise CorruptDocumentError(path, "binary data, not text (it contains NUL bytes)")
     try:
         return _checked(raw.decode("utf-8"), path)
@@ -153,6 +164,14 @@ def decode_text(raw: bytes, path: Path) -> str:
     if letters and len(_ARABIC.findall(text)) / len(letters) > 0.5:
         return _checked(text, path)
     raise CorruptDocumentError(path, "not valid UTF-8 text (and it does not look like Windows-1256 Arabic); re-save it as UTF-8")
+
+
+def _high_byte_share(high: bytes) -> float:
+    """Share of the four most common values among the would-be high bytes of UTF-16 text."""
+    if not high:
+        return 0.0
+    counts = sorted((high.count(bytes([b])) for b in set(high)), reverse=True)
+    return sum(counts[:4]) / len(high)
 
 
 def _checked(text: str, path: Path) -> str:
@@ -256,9 +275,46 @@ class _TextExtractor(HTMLParser):
         self.parts.append(data)
 
 
+# A "<" that reaches the next "<" (or the end) without a ">" cannot open a tag. Python's HTMLParser
+# searches to the end of the input for each of them, so a file of "</</</..." or "<?<?<?..." takes
+# time quadratic in its size (minutes for a few MB). Escaping them first keeps parsing linear.
+_STRAY_LT = re.compile(r"<(?=[^<>]*(?:<|\Z))")
+_STRAY_LT_MAX = 100  # a few stray "<" cost little; past this many they are escaped
+
+
+_COMMENT_OPEN = re.compile(r"<!(?:--|\[)")
+
+
+def _drop_comments(markup: str) -> str:
+    """``markup`` without comments: ``<!-- ... -->``, and ``<![...>`` (CDATA and marked sections, which
+    browsers treat as comments ending at the first ">"). An unterminated one runs to the end, as in a
+    browser. Done before parsing because HTMLParser searches to the end of the input for the close of
+    each unterminated one, which is quadratic.
+    """
+    out = []
+    i = 0
+    while True:
+        match = _COMMENT_OPEN.search(markup, i)
+        if match is None:
+            out.append(markup[i:])
+            break
+        out.append(markup[i : match.start()])
+        if match.group() == "<!--":
+            end, width = markup.find("-->", match.start() + 2), 3
+        else:
+            end, width = markup.find(">", match.end()), 1
+        if end < 0:
+            break
+        i = end + width
+    return "".join(out)
+
+
 def html_to_text(markup: str) -> tuple[str, str]:
     """Return ``(text, title)`` of an HTML page."""
     parser = _TextExtractor()
+    markup = _drop_comments(markup)
+    if sum(1 for _ in zip(range(_STRAY_LT_MAX + 1), _STRAY_LT.finditer(markup))) > _STRAY_LT_MAX:
+        markup = _STRAY_LT.sub("&lt;", markup)
     parser.feed(markup)
     parser.close()
     text = "".join(parser.parts)
@@ -284,6 +340,9 @@ def load_document(path: Path | str, *, max_bytes: int = DEFAULT_MAX_BYTES, doc_i
         DocumentTooLargeError: with the path and reason.
     """
     path = Path(path)
+    if display_path(path) != str(path):
+        raise CorruptDocumentError(display_path(path), "the file name is not valid UTF-8 (saved on another system?); "
+                                                       "rename the file and add it again")
     kind = SUPPORTED_SUFFIXES.get(path.suffix.lower())
     if kind is None:
         raise UnsupportedFileError(path, f"unsupported file type {path.suffix or '(no extension)'!r}; "
@@ -370,5 +429,5 @@ def expand_paths(paths: list[Path | str]) -> tuple[list[Path], list[tuple[str, s
         elif path.is_file():
             files.append(path)
         else:
-            problems.append((str(path), "no such file or folder"))
+            problems.append((display_path(path), "no such file or folder"))
     return files, problems

@@ -50,6 +50,10 @@ if TYPE_CHECKING:
 __all__ = ["extract_pdf_pages", "fix_arabic_visual_order", "normalize_pdf_text"]
 
 ENCRYPTED_MESSAGE = "the PDF is encrypted; remove the password (e.g. qpdf --decrypt) and ingest it again"
+BOMB_MESSAGE = (
+    "the PDF holds a compressed stream that expands past the safe size limit (a decompression bomb, or a huge "
+    "embedded image); it was not read. Export the text to a new PDF and ingest that"
+)
 NO_TEXT_LAYER_MESSAGE = (
     "the PDF has no text layer (scanned pages?); run OCR on it first, e.g. ocrmypdf, then ingest the result"
 )
@@ -418,6 +422,11 @@ def extract_pdf_pages(path: Path) -> list[str]:
     try:
         from pypdf import PdfReader
         from pypdf.errors import DependencyError, PyPdfError
+
+        try:
+            from pypdf.errors import LimitReachedError
+        except ImportError:  # pragma: no cover - older pypdf
+            LimitReachedError = ()  # type: ignore[assignment,misc]
     except ImportError as exc:  # pragma: no cover - pypdf is a required dependency
         from .errors import MissingDependencyError
 
@@ -443,6 +452,8 @@ def extract_pdf_pages(path: Path) -> list[str]:
                 "the PDF is AES-encrypted and reading it needs the 'cryptography' package (pip install cryptography); "
                 "or remove the encryption (e.g. qpdf --decrypt) and ingest it again",
             ) from exc
+        except LimitReachedError as exc:  # a stream that inflates past pypdf's safety limit (~75 MB)
+            raise CorruptDocumentError(path, BOMB_MESSAGE) from exc
         except PyPdfError as exc:
             raise CorruptDocumentError(path, _damage_reason(exc)) from exc
         except _DAMAGE as exc:

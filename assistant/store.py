@@ -15,6 +15,15 @@ Layout::
 
 A writer builds a whole new snapshot beside the live one and only then points CURRENT at it, so a
 crash at any moment leaves the previous snapshot live and complete. Nothing is loaded with pickle.
+
+Before use, a snapshot is validated: CURRENT must name a snapshot folder of this index, every file
+must have the size the manifest records, ``vectors.npy`` must be a plain float32 matrix (numpy with
+``allow_pickle=False``), ``index.faiss`` must be a flat or HNSW FAISS index, and vectors, chunks,
+BM25 rows, FAISS rows, documents and the manifest must agree (``consistency_problems``). A snapshot
+that fails any check raises ``IndexCorruptError`` naming the problem.
+
+Test hook: ``ASSISTANT_TEST_SLOW_SAVE=SECONDS`` makes ``save`` sleep after each step (each file written,
+the snapshot folder renamed, the new pointer written), so the crash tests can kill a writer mid-save.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import shutil
 import time
 import uuid
@@ -45,6 +55,11 @@ HNSW_EF_SEARCH = 128
 # Compact (drop removed rows, rebuild FAISS) once this share of rows is dead.
 COMPACT_DEAD_SHARE = 0.2
 KEEP_OLD_SNAPSHOTS = 2
+_SNAPSHOT_NAME = re.compile(r"snap-[0-9A-Za-z]+-[0-9a-f]{8}")
+# FAISS index types a snapshot may hold (their four-byte tags): flat inner product or HNSW over it.
+_FAISS_TAGS = {b"IxFI": "IndexFlatIP", b"IHNf": "IndexHNSWFlat"}
+_LOAD_ATTEMPTS = 5
+LOCK_WAIT_SECONDS = 30.0
 
 
 @dataclass
@@ -224,6 +239,55 @@ def _write_file(path: Path, payload: bytes) -> None:
         os.fsync(fh.fileno())
 
 
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _test_pause() -> None:
+    """Test hook: sleep ``$ASSISTANT_TEST_SLOW_SAVE`` seconds between the steps of ``save``."""
+    delay = os.environ.get("ASSISTANT_TEST_SLOW_SAVE")
+    if delay:
+        time.sleep(float(delay))
+
+
+def _file_problems(snap: Path, manifest: dict[str, Any]) -> list[str]:
+    """Files missing from a snapshot or whose size differs from the manifest (older snapshots record none)."""
+    files = manifest.get("files")
+    if files is None:
+        return []
+    if not isinstance(files, dict):
+        return ["the manifest's file list is not a mapping"]
+    problems = []
+    for name, size in files.items():
+        if not isinstance(name, str) or "/" in name or "\\" in name or name.startswith("."):
+            problems.append(f"the manifest lists an invalid file name {name!r}")
+            continue
+        try:
+            actual = (snap / name).stat().st_size
+        except OSError:
+            problems.append(f"{name} is missing")
+            continue
+        if actual != size:
+            problems.append(f"{name} has {actual} bytes, the manifest says {size} (truncated or replaced?)")
+    return problems
+
+
+def _read_faiss(path: Path, dim: int):
+    """Read ``index.faiss`` after checking it is one of the index types a snapshot holds."""
+    with open(path, "rb") as fh:
+        tag = fh.read(4)
+    if tag not in _FAISS_TAGS:
+        raise ValueError(f"index.faiss is not a flat or HNSW FAISS index (it starts with {tag!r})")
+    index = _faiss().read_index(str(path))
+    if index.d != dim:
+        raise ValueError(f"index.faiss has dimension {index.d}, the manifest says {dim}")
+    return index
+
+
 class IndexStore:
     """Reads and writes snapshots of one index directory (the FAISS store)."""
 
@@ -258,20 +322,40 @@ class IndexStore:
         return (self.root / "CURRENT").is_file()
 
     def current_snapshot(self) -> str | None:
+        """The live snapshot's folder name, or None when there is no index yet.
+
+        Raises:
+            IndexCorruptError: CURRENT names something other than a snapshot folder of this index
+                (a path, ``..``, garbage).
+        """
         try:
-            name = (self.root / "CURRENT").read_text(encoding="utf-8").strip()
+            raw = (self.root / "CURRENT").read_bytes()
         except FileNotFoundError:
             return None
-        return name or None
+        except OSError as exc:
+            raise IndexCorruptError(f"{self.root / 'CURRENT'} cannot be read: {exc}") from exc
+        name = raw.decode("utf-8", errors="replace").strip()
+        if not name:
+            return None
+        if not _SNAPSHOT_NAME.fullmatch(name):
+            raise IndexCorruptError(
+                f"{self.root / 'CURRENT'} names {name[:80]!r}, which is not a snapshot of this index. "
+                f"Rebuild it: assistant ingest --index {self.root} --rebuild PATH..."
+            )
+        return name
 
-    def read_manifest(self) -> dict[str, Any]:
-        name = self.current_snapshot()
+    def read_manifest(self, name: str | None = None) -> dict[str, Any]:
+        """The manifest of snapshot ``name`` (default: the live one)."""
+        name = name or self.current_snapshot()
         if name is None:
             raise IndexCorruptError(f"{self.root} holds no index (no CURRENT file)")
         try:
-            return json.loads((self.root / name / "manifest.json").read_text(encoding="utf-8"))
+            manifest = json.loads((self.root / name / "manifest.json").read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise IndexCorruptError(f"{self.root / name / 'manifest.json'} cannot be read: {exc}") from exc
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("settings"), dict):
+            raise IndexCorruptError(f"{self.root / name / 'manifest.json'} is not an index manifest (no settings)")
+        return manifest
 
     def check_settings(self, manifest: dict[str, Any], wanted: IndexSettings) -> None:
         """Raise ``IndexMismatchError`` naming the fix when the snapshot was built differently."""
@@ -296,27 +380,53 @@ class IndexStore:
                 )
 
     def load(self, wanted: IndexSettings | None = None) -> IndexData:
-        """Load the live snapshot, validating every file against the manifest."""
-        manifest = self.read_manifest()
+        """Load the live snapshot, validating every file against the manifest.
+
+        A writer in another process may commit and delete the snapshot being read (it keeps only the
+        newest few); the load then starts over from the new CURRENT instead of reporting damage.
+        """
+        for attempt in range(_LOAD_ATTEMPTS):
+            name = self.current_snapshot()
+            if name is None:
+                raise IndexCorruptError(f"{self.root} holds no index (no CURRENT file)")
+            try:
+                return self._load_snapshot(name, wanted)
+            except IndexCorruptError:
+                if attempt + 1 < _LOAD_ATTEMPTS and self.current_snapshot() != name:
+                    continue
+                raise
+        raise AssertionError("unreachable")
+
+    def _load_snapshot(self, name: str, wanted: IndexSettings | None) -> IndexData:
+        manifest = self.read_manifest(name)
         if wanted is not None:
             self.check_settings(manifest, wanted)
-        name = self.current_snapshot()
-        assert name is not None
         snap = self.root / name
+        problems = _file_problems(snap, manifest)
+        if problems:
+            raise IndexCorruptError(
+                f"The index snapshot {snap} is damaged: {'; '.join(problems)}. "
+                f"Rebuild it: assistant ingest --index {self.root} --rebuild PATH..."
+            )
         try:
             settings = IndexSettings(**manifest["settings"])
             documents = {}
             with open(snap / "documents.jsonl", encoding="utf-8") as fh:
                 for line in fh:
                     doc = Document.from_dict(json.loads(line))
+                    if doc.doc_id in documents:
+                        raise ValueError(f"documents.jsonl lists {doc.doc_id!r} twice")
                     documents[doc.doc_id] = doc
             chunks: list[Chunk | None] = []
             with open(snap / "chunks.jsonl", encoding="utf-8") as fh:
                 for line in fh:
                     data = json.loads(line)
                     chunks.append(None if data is None else Chunk.from_dict(data))
-            vectors = np.load(snap / "vectors.npy", allow_pickle=False)
-            faiss_index = _faiss().read_index(str(snap / "index.faiss"))
+            vectors = np.load(snap / "vectors.npy", allow_pickle=False)  # never pickle: refuses object arrays
+            if not isinstance(vectors, np.ndarray) or vectors.dtype != np.float32 or vectors.ndim != 2:
+                raise ValueError(f"vectors.npy holds {getattr(vectors, 'dtype', type(vectors))} with shape "
+                                 f"{getattr(vectors, 'shape', '?')}, not a float32 matrix")
+            faiss_index = _read_faiss(snap / "index.faiss", settings.dim)
             bm25 = BM25Index.load(snap, len(chunks))
             bm25.set_live(np.fromiter((c is not None for c in chunks), dtype=bool, count=len(chunks)))
         except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
@@ -332,8 +442,18 @@ class IndexStore:
 
     # -- writing ------------------------------------------------------------------------------------
     @contextlib.contextmanager
-    def lock(self, wait_seconds: float = 30.0) -> Iterator[None]:
-        """Hold the writer lock; another writer waits up to ``wait_seconds`` then gets a clear error."""
+    def lock(self, wait_seconds: float | None = None) -> Iterator[None]:
+        """Hold the writer lock; another writer waits up to ``wait_seconds`` then gets a clear error.
+
+        ``wait_seconds`` defaults to ``$ASSISTANT_LOCK_WAIT_SECONDS`` or 30.
+
+        The lock is an ``flock`` on ``.lock``: the kernel releases it when the holder exits or is
+        killed, so a crashed writer never leaves the index locked. It also serializes threads of one
+        process (each call opens its own file description). The holder's pid is written into the file
+        for the error message (nothing else: command lines can hold passwords).
+        """
+        if wait_seconds is None:
+            wait_seconds = float(os.environ.get("ASSISTANT_LOCK_WAIT_SECONDS") or LOCK_WAIT_SECONDS)
         self.root.mkdir(parents=True, exist_ok=True)
         fh = open(self.root / ".lock", "a+")
         deadline = time.monotonic() + wait_seconds
@@ -344,10 +464,19 @@ class IndexStore:
                     break
                 except BlockingIOError:
                     if time.monotonic() >= deadline:
+                        holder = ""
+                        with contextlib.suppress(OSError, ValueError):
+                            holder = f" (pid {int((self.root / '.lock').read_text().split()[0])} holds the lock)"
                         raise IndexLockedError(
-                            f"Another process is writing to the index {self.root}; try again when it has finished."
+                            f"Another process is writing to the index {self.root}{holder}; waited {wait_seconds:g} s. "
+                            "Try again when it has finished."
                         ) from None
                     time.sleep(0.1)
+            with contextlib.suppress(OSError):
+                fh.seek(0)
+                fh.truncate()
+                fh.write(f"{os.getpid()}\n")
+                fh.flush()
             yield
         finally:
             with contextlib.suppress(OSError):
@@ -366,16 +495,24 @@ class IndexStore:
         try:
             docs = "".join(json.dumps(d.to_dict(), ensure_ascii=False) + "\n" for d in data.documents.values())
             _write_file(tmp / "documents.jsonl", docs.encode("utf-8"))
+            _test_pause()
             rows = "".join(
                 (json.dumps(c.to_dict(), ensure_ascii=False) if c is not None else "null") + "\n" for c in data.chunks
             )
             _write_file(tmp / "chunks.jsonl", rows.encode("utf-8"))
+            _test_pause()
             with open(tmp / "vectors.npy", "wb") as fh:
                 np.save(fh, np.ascontiguousarray(data.vectors, dtype=np.float32), allow_pickle=False)
                 fh.flush()
                 os.fsync(fh.fileno())
+            _test_pause()
             _faiss().write_index(data.faiss_index, str(tmp / "index.faiss"))
             data.bm25.save(tmp)
+            files = {}
+            for path in sorted(tmp.iterdir()):  # FAISS and BM25 write without fsync: sync them all
+                _fsync_file(path)
+                files[path.name] = path.stat().st_size
+            _test_pause()
             manifest = {
                 "format_version": FORMAT_VERSION,
                 "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -383,12 +520,15 @@ class IndexStore:
                 "counts": {"documents": len(data.documents), "rows": len(data.chunks), "live_chunks": data.n_live},
                 "faiss": type(data.faiss_index).__name__,
                 "documents": {d.doc_id: d.content_hash for d in data.documents.values()},
+                "files": files,
             }
             _write_file(tmp / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=1).encode("utf-8"))
             _fsync_dir(tmp)
             os.replace(tmp, self.root / name)
+            _test_pause()
             pointer = self.root / f".CURRENT-{name}"
             _write_file(pointer, name.encode("utf-8"))
+            _test_pause()
             os.replace(pointer, self.root / "CURRENT")
             _fsync_dir(self.root)
         except BaseException:
@@ -424,27 +564,54 @@ def consistency_problems(data: IndexData, manifest: dict[str, Any] | None = None
     """Every way the parts of a snapshot disagree (empty when consistent)."""
     problems = []
     n = len(data.chunks)
-    if data.vectors.shape[0] != n:
+    if data.vectors.ndim != 2:
+        problems.append(f"vectors have {data.vectors.ndim} dimensions, not a matrix")
+    elif data.vectors.shape[0] != n:
         problems.append(f"{data.vectors.shape[0]} vectors for {n} chunk rows")
-    if n and data.vectors.shape[1] != data.settings.dim:
+    if data.vectors.ndim == 2 and n and data.vectors.shape[1] != data.settings.dim:
         problems.append(f"vectors have dimension {data.vectors.shape[1]}, manifest says {data.settings.dim}")
-    if data.faiss_index is not None and data.faiss_index.ntotal != n:
-        problems.append(f"FAISS holds {data.faiss_index.ntotal} rows for {n} chunk rows")
+    if data.faiss_index is not None:
+        if data.faiss_index.ntotal != n:
+            problems.append(f"FAISS holds {data.faiss_index.ntotal} rows for {n} chunk rows")
+        if data.faiss_index.d != data.settings.dim:
+            problems.append(f"FAISS has dimension {data.faiss_index.d}, manifest says {data.settings.dim}")
     if data.bm25.n_rows != n:
         problems.append(f"BM25 holds {data.bm25.n_rows} rows for {n} chunk rows")
+    seen_ids: set[str] = set()
+    with_chunks: set[str] = set()
     for chunk in data.chunks:
         if chunk is None:
             continue
+        if chunk.chunk_id in seen_ids:
+            problems.append(f"chunk id {chunk.chunk_id} appears twice")
+            break
+        seen_ids.add(chunk.chunk_id)
         doc = data.documents.get(chunk.doc_id)
         if doc is None:
             problems.append(f"chunk {chunk.chunk_id} belongs to unknown document {chunk.doc_id}")
             break
+        with_chunks.add(chunk.doc_id)
         if doc.text[chunk.start : chunk.end] != chunk.text:
             problems.append(f"chunk {chunk.chunk_id} text does not match its document offsets")
             break
+    else:
+        orphans = sorted(set(data.documents) - with_chunks)
+        if orphans:
+            problems.append(f"{len(orphans)} document(s) without chunks (e.g. {orphans[0]})")
     if manifest is not None:
-        if set(manifest.get("documents", {})) != set(data.documents):
+        listed = manifest.get("documents", {})
+        if not isinstance(listed, dict) or set(listed) != set(data.documents):
             problems.append("manifest document list differs from documents.jsonl")
+        else:
+            changed = [d for d, h in listed.items() if data.documents[d].content_hash != h]
+            if changed:
+                problems.append(f"manifest content hash of {changed[0]} differs from documents.jsonl")
+        counts = manifest.get("counts")
+        if isinstance(counts, dict):
+            wanted = {"documents": len(data.documents), "rows": n, "live_chunks": data.n_live}
+            for key, value in wanted.items():
+                if key in counts and counts[key] != value:
+                    problems.append(f"manifest counts {counts[key]} {key.replace('_', ' ')}, the snapshot holds {value}")
     return problems
 
 

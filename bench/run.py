@@ -18,6 +18,7 @@ run embeds ~13k passages and ~5k queries live, later runs reuse them.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import traceback
@@ -64,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else ([1000, 10000] if args.quick else [1000, 10000, 100000, 1000000])
-    pool_n = args.hadith_n or (300 if args.quick else 2500)
+    from corpus import DEFAULT_POOL
+
+    pool_n = args.hadith_n or (300 if args.quick else DEFAULT_POOL)
     live_n, cached_n = (300, 1000) if args.quick else (1000, 10000)
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     unknown = set(parts) - set(PARTS)
@@ -78,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     for part in parts:
         t = time.perf_counter()
-        log(f"== {part}")
+        load_before = os.getloadavg()
+        log(f"== {part} (load average {load_before[0]:.2f})")
         try:
             if part == "devqa":
                 import devqa
@@ -91,12 +95,13 @@ def main(argv: list[str] | None = None) -> int:
             elif part == "ingest":
                 import scale
 
-                payload = scale.ingest_throughput(live_n, cached_n, pool_n)
+                payload = scale.ingest_throughput(live_n, cached_n)
             else:
                 import scale
 
-                payload = scale.sweep(sizes, pool_n, ann_sizes=set(sizes), time_budget_s=args.scale_budget_minutes * 60)
+                payload = scale.sweep(sizes, ann_sizes=set(sizes), time_budget_s=args.scale_budget_minutes * 60)
             payload["seconds"] = round(time.perf_counter() - t, 1)
+            payload["load_average_before_after"] = [round(load_before[0], 2), round(os.getloadavg()[0], 2)]
             path = write_result(part, {"command": command.strip(), "quick": args.quick, "machine": info, **payload})
             log(f"== {part} done in {time.perf_counter() - t:.0f} s -> {path.relative_to(path.parents[2])}")
         except Exception:

