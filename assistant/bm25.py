@@ -8,6 +8,7 @@ to a large index is an append, not a rebuild.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from collections import Counter
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -31,7 +32,7 @@ class BM25Index:
         self.terms: list[str] = []
         self._rows: list[sparse.csr_matrix] = []
         self._matrix: sparse.csr_matrix | None = sparse.csr_matrix((0, 0), dtype=np.float32)
-        self._csc: sparse.csc_matrix | None = None
+        self._csc: _Prepared | None = None
         self._skeletons: dict[str, set[int]] | None = None
         self._live: np.ndarray | None = None
 
@@ -109,8 +110,11 @@ class BM25Index:
         return index
 
     # -- scoring ------------------------------------------------------------------------------------
-    def _prepare(self) -> None:
-        if self._csc is None:
+    def _prepare(self) -> "_Prepared":
+        """Column-major matrix and per-row/term statistics, built once and published in one
+        assignment, so concurrent readers never see half of them."""
+        state = self._csc
+        if state is None:
             m = self.matrix
             live = self._live if self._live is not None and len(self._live) == m.shape[0] else None
             if live is not None and not live.all():
@@ -118,11 +122,17 @@ class BM25Index:
                 m.eliminate_zeros()
             lengths = np.asarray(m.sum(axis=1)).ravel()
             n_live = max(int((lengths > 0).sum()), 1)
-            self._avgdl = float(lengths.sum() / n_live) if lengths.sum() else 1.0
-            self._norm = (K1 * (1 - B + B * lengths / self._avgdl)).astype(np.float32)
-            self._csc = sparse.csc_matrix(m)
-            self._df = np.diff(self._csc.indptr)
-            self._idf = np.log(1 + (n_live - self._df + 0.5) / (self._df + 0.5)).astype(np.float32)
+            avgdl = float(lengths.sum() / n_live) if lengths.sum() else 1.0
+            csc = sparse.csc_matrix(m)
+            df = np.diff(csc.indptr)
+            state = _Prepared(
+                csc=csc,
+                norm=(K1 * (1 - B + B * lengths / avgdl)).astype(np.float32),
+                df=df,
+                idf=np.log(1 + (n_live - df + 0.5) / (df + 0.5)).astype(np.float32),
+            )
+            self._csc = state
+        return state
 
     def variants(self, term: str, max_edits: int = 1) -> list[tuple[str, float]]:
         """Vocabulary terms that spell the same name differently, with a weight below 1.
@@ -169,27 +179,34 @@ class BM25Index:
         """BM25 score of every row for the weighted query terms (dead rows score 0)."""
         if live is not None and (self._live is None or len(self._live) != len(live) or not np.array_equal(self._live, live)):
             self.set_live(live)
-        self._prepare()
-        scores = np.zeros(self.n_rows, dtype=np.float32)
-        csc = self._csc
-        assert csc is not None
+        state = self._prepare()
+        csc = state.csc
+        scores = np.zeros(csc.shape[0], dtype=np.float32)
         for term, weight in weighted_terms.items():
             idx = self.vocab.get(term)
-            if idx is None:
+            if idx is None or idx >= csc.shape[1]:
                 continue
             lo, hi = csc.indptr[idx], csc.indptr[idx + 1]
             rows = csc.indices[lo:hi]
             tf = csc.data[lo:hi]
-            scores[rows] += weight * self._idf[idx] * tf * (K1 + 1) / (tf + self._norm[rows])
+            scores[rows] += weight * state.idf[idx] * tf * (K1 + 1) / (tf + state.norm[rows])
         if live is not None:
             scores[~live] = 0.0
         return scores
 
     def document_frequency(self, term: str) -> int:
         """Number of live rows containing ``term``."""
-        self._prepare()
+        df = self._prepare().df
         idx = self.vocab.get(term)
-        return int(self._df[idx]) if idx is not None else 0
+        return int(df[idx]) if idx is not None and idx < len(df) else 0
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    csc: sparse.csc_matrix
+    norm: np.ndarray
+    df: np.ndarray
+    idf: np.ndarray
 
 
 def _with_deletions(key: str) -> list[str]:

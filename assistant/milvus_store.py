@@ -75,10 +75,19 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import numpy as np
 
-from .bm25 import B as BM25_B, K1 as BM25_K1, BM25Index
-from .errors import ConfigError, IndexCorruptError, IndexLockedError, IndexMismatchError, MissingDependencyError
+from .bm25 import K1 as BM25_K1
+from .bm25 import B as BM25_B
+from .bm25 import BM25Index
+from .errors import (
+    ConfigError,
+    IndexCorruptError,
+    IndexLockedError,
+    IndexMismatchError,
+    MissingDependencyError,
+)
 from .records import Chunk, Document
-from .store import FORMAT_VERSION as FAISS_FORMAT_VERSION, IndexData, IndexSettings, IndexStore
+from .store import FORMAT_VERSION as FAISS_FORMAT_VERSION
+from .store import IndexData, IndexSettings, IndexStore
 
 log = logging.getLogger("assistant.milvus")
 
@@ -235,7 +244,7 @@ def _connect(loc: MilvusLocation):
             kwargs["db_name"] = loc.db_name
         if loc.is_lite:
             try:
-                import milvus_lite  # noqa: F401
+                import milvus_lite  # noqa: F401  (only: is it installed?)
             except ImportError as exc:
                 raise MissingDependencyError("milvus-lite", extra="milvus", purpose=f"the embedded Milvus Lite file {loc.display}") from exc
             assert loc.lite_path is not None
@@ -433,14 +442,14 @@ class MilvusStore:
         IndexStore.check_settings(SimpleNamespace(root=self.uri), {**manifest, "format_version": FAISS_FORMAT_VERSION}, wanted)  # type: ignore[arg-type]
 
     # -- the IndexStoreLike protocol -----------------------------------------------------------------
-    def open(self, settings: IndexSettings) -> "MilvusBackend":
+    def open(self, settings: IndexSettings) -> MilvusBackend:
         manifest = self.read_manifest()
         if manifest is None:
             return MilvusBackend(self, settings, manifest=None)
         self.check_settings(manifest, settings)
         return MilvusBackend(self, IndexSettings(**manifest["settings"]), manifest=manifest)
 
-    def empty(self, settings: IndexSettings) -> "MilvusBackend":
+    def empty(self, settings: IndexSettings) -> MilvusBackend:
         """Drop the index (all collections of this prefix) and start over; live when saved."""
         # The meta collection stays: it may hold this writer's lease; the manifest row goes.
         for name in (self.names.chunks, self.names.documents, self.names.doctext, self.names.vocab):
@@ -476,7 +485,7 @@ class MilvusStore:
             with self._lease(wait_seconds):
                 yield
 
-    def save(self, data: "MilvusBackend") -> str:
+    def save(self, data: MilvusBackend) -> str:
         """Make the writes of ``data`` visible: flush (Lite) and bump the manifest's version."""
         data.ensure_collections()
         if self.location.is_lite:

@@ -22,7 +22,6 @@ import shutil
 import sys
 import threading
 import time
-import unicodedata
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,7 +30,7 @@ from typing import Any, Iterator, Sequence
 import gradio as gr
 
 from .errors import AssistantError, ConfigError, DocumentError
-from .loaders import SUPPORTED_SUFFIXES, load_document
+from .loaders import SUPPORTED_SUFFIXES, load_document, sanitize_filename
 from .normalize import detect_language
 from .records import Answer, Citation, Document, Hit
 
@@ -129,19 +128,6 @@ def link_markers(escaped: str, turn: int, markers: set[int]) -> str:
         return f'<a class="cite" href="#{target}" data-target="{target}" title="source {n}">[{n}]</a>'
 
     return _MARKER.sub(repl, escaped)
-
-
-def _sanitize_filename(name: str) -> str:
-    """A safe file name: no folders, no ``..``, no shell metacharacters or control characters."""
-    name = unicodedata.normalize("NFC", str(name)).replace("\\", "/").split("/")[-1]
-    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
-    stem, dot, suffix = name.rpartition(".")
-    if not dot:
-        stem, suffix = name, ""
-    stem = re.sub(r"[^\w\-.]+", "_", stem)  # spaces and shell metacharacters
-    stem = re.sub(r"_{2,}", "_", stem).strip("._- ")[:120] or "document"
-    suffix = re.sub(r"[^A-Za-z0-9]", "", suffix).lower()[:10]
-    return f"{stem}.{suffix}" if suffix else stem
 
 
 class _RWLock:
@@ -596,7 +582,7 @@ class AssistantUI:
     # -- paths --------------------------------------------------------------------------------------
     @property
     def uploads_dir(self) -> Path:
-        return Path(self.assistant.index_dir) / "uploads"
+        return Path(self.assistant.uploads_dir)
 
     # -- API ------------------------------------------------------------------------------------------
     def api_ask(self, question: str, history_json: str = "[]") -> dict:
@@ -737,7 +723,7 @@ class AssistantUI:
                 seen: set[str] = set()
                 for number, item in enumerate(files, 1):
                     src = Path(item if isinstance(item, (str, Path)) else getattr(item, "name", str(item)))
-                    shown = _sanitize_filename(src.name)
+                    shown = sanitize_filename(src.name)
                     progress((number - 1, len(files)), desc=f"Checking {shown}")
                     problem = self._check_upload(src, shown, seen)
                     if problem:

@@ -33,7 +33,16 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import CACHE, ROOT, SHARED_EVAL, dir_size, log, machine, percentiles, write_result  # noqa: E402
+from common import (
+    CACHE,
+    ROOT,
+    SHARED_EVAL,
+    dir_size,
+    log,
+    machine,
+    percentiles,
+    write_result,
+)
 
 SIZES = [10_000, 100_000]
 N_QUERIES = 60
@@ -84,8 +93,8 @@ class SyntheticBase:
     """Seed sentences as one-chunk documents with random unit vectors (dimension 384)."""
 
     def __init__(self) -> None:
-        from assistant.embeddings import HashEmbedder
         from assistant.core import Assistant
+        from assistant.embeddings import HashEmbedder
 
         self.settings = Assistant(CACHE / "unused", embedder=HashEmbedder(384)).settings()
         sentences = []
@@ -166,7 +175,7 @@ def probe_main(location: str, queries_path: Path, out_path: Path) -> None:
 
     rss_start = _rss_mb()
     t = time.perf_counter()
-    import faiss  # noqa: F401
+    import faiss  # noqa: F401  (a library import, before the timed open)
 
     from assistant.backend import open_store
     from assistant.normalize import tokenize
@@ -174,8 +183,8 @@ def probe_main(location: str, queries_path: Path, out_path: Path) -> None:
     from assistant.store import IndexSettings
 
     if location.endswith(".db"):
-        import pymilvus  # noqa: F401
         import milvus_lite  # noqa: F401
+        import pymilvus  # noqa: F401
     import_s = time.perf_counter() - t
     rss_imports = _rss_mb()
     queries = json.loads(queries_path.read_text(encoding="utf-8"))
@@ -323,10 +332,10 @@ def markdown(result: dict) -> str:
 # -- the dev set -----------------------------------------------------------------------------------------------
 def devset() -> dict:
     """hit@1 / hit@5 of the dev set on FAISS and Milvus Lite, with each BM25 and fusion variant."""
-    from assistant.core import Assistant
-    from assistant.evaluate import load_qa, run_eval
     from dataclasses import replace
 
+    from assistant.core import Assistant
+    from assistant.evaluate import load_qa, run_eval
     from assistant.milvus_store import MilvusStore
     from assistant.records import Hit
     from assistant.retrieval import HybridRetriever, best_span
@@ -391,9 +400,13 @@ def devset() -> dict:
             out["runs"][name]["misses_at_1"] = [r.id for r in results if r.hit1 is False]
             log(f"devset {name}: hit@1 {summary['hit@1']} hit@5 {summary['hit@5']} misses@1 {out['runs'][name]['misses_at_1']}")
         out["answerable"] = summary["answerable"]
-        for a in (lite, native):
-            getattr(a.store, "close", lambda: None)()
     finally:
+        from assistant.milvus_store import _close_all
+
+        _close_all()  # every client of the temporary .db, before its folder goes
+        from milvus_lite.server_manager import server_manager_instance
+
+        server_manager_instance.release_all()
         shutil.rmtree(work, ignore_errors=True)
     return out
 

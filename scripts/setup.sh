@@ -15,6 +15,6 @@ if [ ! -f "$stamp" ]; then
   echo "==> installing torch==2.13.0 (CPU) and the assistant"
   $PIP install -q --upgrade pip
   $PIP install -q torch==2.13.0
-  $PIP install -q -e ".[st,llm,dev]"
+  $PIP install -q -e ".[st,llm,dev,milvus]"
   touch "$stamp"
 fi

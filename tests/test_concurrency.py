@@ -147,9 +147,6 @@ def test_readers_never_see_a_damaged_index_while_a_writer_commits(seeded_index, 
     assert doc_ids(seeded_index) == {p.stem for p in SEEDS.glob("*.txt")} | {p.stem for p in corpus.glob("*.txt")}
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError, reason=(
-    "bm25.BM25Index._prepare publishes self._csc before self._df/_idf, so a second thread that finds _csc set "
-    "reads _idf before it exists; fix in bm25.py: build into locals and assign _csc last, or take a lock"))
 def test_concurrent_searches_on_one_assistant_right_after_a_load(seeded_index, monkeypatch):
     """The app answers up to four questions at once with one ``Assistant``; the first searches after a
     (re)load all prepare BM25 statistics at the same time."""

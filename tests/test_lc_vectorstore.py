@@ -6,14 +6,13 @@ import importlib.util
 import re
 
 import pytest
+from conftest import SEEDS
 from langchain_core.documents import Document as LCDocument
 from langchain_tests.integration_tests import VectorStoreIntegrationTests
 
 from assistant.embeddings import HashEmbedder, LangChainEmbeddings
 from assistant.errors import IndexMismatchError
 from assistant.lc_vectorstore import AssistantVectorStore
-
-from conftest import SEEDS
 
 HAS_MILVUS = importlib.util.find_spec("pymilvus") is not None and importlib.util.find_spec("milvus_lite") is not None
 needs_milvus = pytest.mark.skipif(not HAS_MILVUS, reason="pymilvus and milvus-lite are not installed (pip install -e '.[milvus]')")

@@ -27,6 +27,7 @@ from assistant.errors import ConfigError, LLMError, MissingDependencyError
 from assistant.llm import llm_from_settings
 from assistant.llm.answerer import (
     LLMAnswerer,
+    answer_sentences,
     clean_markers,
     find_instruction_payloads,
     parse_markers,
@@ -485,3 +486,16 @@ def test_an_echoed_question_and_answer_label_are_removed(bot: Assistant) -> None
     assert visible_partial("Quest", 2, ["NOT FOUND"]) == ""
     assert visible_partial("Question: What did Lavrov", 2, ["NOT FOUND"]) == ""
     assert visible_partial("Question: What did Lavrov announce?\nAnswer: He announ", 2, ["NOT FOUND"]) == "He announ"
+
+
+def test_markers_belong_to_their_sentence_before_or_after() -> None:
+    assert answer_sentences("Salvini said x [1]. He also y. [2] Then z [3]") == ["Salvini said x [1].", " He also y. [2]", " Then z [3]"]
+    assert answer_sentences("[1] Salvini said x. [2] He also y.\n[3] Z") == ["[1] Salvini said x.", " [2] He also y.", "\n[3] Z"]
+    assert answer_sentences("It is 3.5 km away [1]. Fine.") == ["It is 3.5 km away [1].", " Fine."]
+
+
+def test_a_marker_in_place_of_the_fact_is_not_an_answer(bot: Assistant) -> None:
+    final = ask(bot, scripted("The Russian embassy temporarily operates from [1]. [2]"), "Where is the Russian embassy operating from?")[-1]
+    assert final.mode == "extractive" and final.notice == render("answer", "en", "notice_incomplete")
+    final = ask(bot, scripted("Lavrov announced the embassy reopens [1]. The measures are outlined in [2]."), "What did Lavrov announce?")[-1]
+    assert final.mode == "llm" and final.text == "Lavrov announced the embassy reopens [1]."

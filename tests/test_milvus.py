@@ -5,20 +5,18 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import re
 import subprocess
 import sys
 import textwrap
 
 import numpy as np
 import pytest
+from conftest import ROOT, SEEDS, SHARED_EVAL
 
 from assistant import Assistant
 from assistant.errors import ConfigError, IndexLockedError, IndexMismatchError
 from assistant.normalize import tokenize
 from assistant.retrieval import HybridRetriever, reciprocal_rank_fusion
-
-from conftest import ROOT, SEEDS, SHARED_EVAL
 
 pytestmark = [
     pytest.mark.milvus,

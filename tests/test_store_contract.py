@@ -12,6 +12,7 @@ import re
 import shutil
 
 import pytest
+from conftest import DATA, SEEDS, SHARED_EVAL
 
 from assistant import Assistant
 from assistant.backend import open_store
@@ -19,8 +20,6 @@ from assistant.errors import IndexLockedError, IndexMismatchError, UnknownDocume
 from assistant.evaluate import load_qa, run_eval
 from assistant.loaders import load_document
 from assistant.segment import chunk_document
-
-from conftest import DATA, SEEDS, SHARED_EVAL
 
 HAS_MILVUS = importlib.util.find_spec("pymilvus") is not None and importlib.util.find_spec("milvus_lite") is not None
 needs_milvus = pytest.mark.skipif(not HAS_MILVUS, reason="pymilvus and milvus-lite are not installed (pip install -e '.[milvus]')")

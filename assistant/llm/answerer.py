@@ -21,6 +21,7 @@ model writes, and a final one last. The steps:
    - markers (``[1]``, ``[2, 3]``, ``[1][2]``, ``[1-2]``) are parsed with a bounds check: a number
      that is not one of the given passages is dropped, never remapped; valid ones are written
      ``[n]`` with the passage's own number;
+   - a sentence whose marker stands where the fact should be ("operates from [1].") is removed;
    - a marker whose passage cannot support its sentence (a number the passage lacks; in the same
      script, too few shared words) is dropped;
    - quotes (``«...»``, ``“...”``, ``"..."``) not found verbatim (whitespace aside) in a cited passage
@@ -259,9 +260,25 @@ _CLAIM_SPLIT = re.compile(r"(?<=[.!?؟])\s+|\n+")
 _SENTENCE_END = re.compile(r"[.!?؟]+(?!\d)(?:[ \t]*\[\d+\])*|\n")
 
 
+# Some replies put the marker first ("[1] Salvini said ... [2] He also ..."): then a marker opens its sentence.
+_LEADING_STYLE = re.compile(r"^\s*\[\d+\]")
+_SENTENCE_START = re.compile(r"(?:(?<=[.!?؟])[ \t]*|\n+)(?=\[\d+\])")
+
+
 def answer_sentences(text: str) -> list[str]:
-    """The answer cut into sentences, each with the markers that close it (text kept verbatim)."""
+    """The answer cut into sentences, each with its markers (text kept verbatim).
+
+    Markers normally close their sentence ("... in Tunis [2]." or "... in Tunis. [2]"); when the reply
+    starts with a marker they open it instead.
+    """
     pieces, start = [], 0
+    if _LEADING_STYLE.match(text):
+        for match in _SENTENCE_START.finditer(text):
+            if match.start() > start:
+                pieces.append(text[start : match.start()])
+                start = match.start()
+        pieces.append(text[start:])
+        return [p for p in pieces if p]
     for match in _SENTENCE_END.finditer(text):
         pieces.append(text[start : match.end()])
         start = match.end()
@@ -367,6 +384,25 @@ def supports(claim: str, passage: str) -> bool:
     return len(found) / len(words) >= SUPPORT_MIN_OVERLAP
 
 
+# A marker standing where the fact should be: "operates from [1].", "would turn Libya into [1]."
+_DANGLING = re.compile(
+    r"(?:\b(?:in|into|from|to|at|of|by|on|with|as|see|per|the|a|an|is|are|was|were|and|or)|(?<!\S)(?:في|من|إلى|الى|عن|على|مع|هو|هي))"
+    r"\s*(?:\[\d+\]\s*)+(?:[.!?؟]\s*(?:\[\d+\]\s*)*)?$",
+    re.IGNORECASE,
+)
+
+
+def drop_dangling(text: str) -> tuple[str, int]:
+    """Remove the sentences whose marker stands in for the fact; return the text and how many went."""
+    kept, dropped = [], 0
+    for sentence in answer_sentences(text):
+        if _DANGLING.search(sentence.rstrip()):
+            dropped += 1
+        else:
+            kept.append(sentence)
+    return "".join(kept).strip(), dropped
+
+
 def drop_unsupported(text: str, passages_by_number: dict[int, str]) -> tuple[str, list[int]]:
     """Remove each ``[n]`` whose passage does not support the sentence it ends; return text and kept numbers."""
     kept: list[int] = []
@@ -413,7 +449,8 @@ class Draft:
     """The model's reply after post-processing.
 
     Attributes:
-        status: ``ok``, ``not_found``, ``no_citation``, ``injection`` or ``wrong_language``.
+        status: ``ok``, ``not_found``, ``no_citation``, ``incomplete`` (markers stood in for the facts),
+            ``injection`` or ``wrong_language``.
         text: The cleaned answer text (markers validated, unverifiable quotes unquoted).
         markers: Valid passage numbers cited, in order of appearance.
         unquoted: Quotations that were not verbatim in a cited passage.
@@ -459,6 +496,9 @@ def postprocess(raw: str, passages: Sequence[_Passage], language: str, not_found
     if not text:
         return Draft("no_citation", text)
     by_number = {p.number: p for p in passages}
+    text, dropped = drop_dangling(text)
+    if dropped and not re.search(r"\[\d+\]", text):
+        return Draft("incomplete", text)
     text, used = drop_unsupported(text, {p.number: p.hit.chunk.text for p in passages})
     cited_sources = [by_number[m].hit.chunk.text for m in used]
     text, unquoted = verify_quotes(text, cited_sources)
@@ -836,7 +876,8 @@ class LLMAnswerer:
         if draft.status == "not_found":
             yield Answer(question, language, render("answer", language, "abstain"), True, (), hits, "llm", None, standalone)
             return
-        notices = {"injection": "notice_injection", "wrong_language": "notice_language", "no_citation": "notice_no_citation"}
+        notices = {"injection": "notice_injection", "wrong_language": "notice_language", "no_citation": "notice_no_citation",
+                   "incomplete": "notice_incomplete"}
         if draft.status in notices:
             yield from self._translated_twice(extractive(render("answer", language, notices[draft.status])))
             return
