@@ -42,6 +42,13 @@ RRF_K = 60
 # set (candidates normalized over the over-fetched pool): 0.2-0.35 hit@1 0.87, 0.4-0.5 0.80, 0.8 0.67. Dense still decides whenever BM25 finds
 # nothing, which is the case for English questions with no dictionary or name match.
 DENSE_WEIGHT = 0.3
+# ...but a long query (a pasted passage, a claim of several sentences) has many dictionary
+# translations of common words, and BM25 over them turns to noise: on 400 English hadith
+# translations searched against 2,500 Arabic records (bench/hadith.py) recall@10 was 0.35 at 0.3,
+# 0.47 at 0.5 and 0.54 at 0.7 (LangChain baseline: 0.49). Past LONG_QUERY_WORDS content words the
+# dense weight moves to DENSE_WEIGHT_LONG.
+DENSE_WEIGHT_LONG = 0.7
+LONG_QUERY_WORDS = 12
 # Each retriever contributes this many candidates before fusion (at least): enough that a passage
 # ranked well by one and poorly by the other still gets fused.
 OVERFETCH = 50
@@ -214,12 +221,13 @@ class HybridRetriever:
     Args:
         data: The open index.
         embedder: The embedder the index was built with.
-        dense_weight: Weight of the dense score in the fusion (BM25 gets ``1 - dense_weight``).
+        dense_weight: Weight of the dense score in the fusion (BM25 gets ``1 - dense_weight``);
+            None (the default) picks ``DENSE_WEIGHT`` or, for long queries, ``DENSE_WEIGHT_LONG``.
         fusion: ``convex`` (default) or ``rrf``.
     """
 
-    def __init__(self, data: ChunkBackend, embedder: Embedder, dense_weight: float = DENSE_WEIGHT, fusion: str = "convex") -> None:
-        if not 0.0 <= dense_weight <= 1.0:
+    def __init__(self, data: ChunkBackend, embedder: Embedder, dense_weight: float | None = None, fusion: str = "convex") -> None:
+        if dense_weight is not None and not 0.0 <= dense_weight <= 1.0:
             raise ValueError(f"dense_weight must be between 0 and 1, got {dense_weight}")
         if fusion not in ("convex", "rrf"):
             raise ValueError(f"unknown fusion {fusion!r}; use convex or rrf")
@@ -227,6 +235,13 @@ class HybridRetriever:
         self.embedder = embedder
         self.dense_weight = dense_weight
         self.fusion = fusion
+
+    def weight_for(self, query: str) -> float:
+        """The dense weight of the fusion for this query (see ``DENSE_WEIGHT_LONG``)."""
+        if self.dense_weight is not None:
+            return self.dense_weight
+        words = {t for t in raw_tokens(fold(query)) if t not in ARABIC_STOPWORDS and t not in ENGLISH_STOPWORDS}
+        return DENSE_WEIGHT_LONG if len(words) > LONG_QUERY_WORDS else DENSE_WEIGHT
 
     def embed_query(self, query: str) -> np.ndarray:
         return self.embedder.embed_queries([clean_for_embedding(query)])[0]
@@ -286,7 +301,7 @@ class HybridRetriever:
             # top list is not treated as scoring zero there.
             dense_scores = data.dense_scores(candidates, query_vector)
             lexical_scores = data.lexical_scores(candidates, plan.terms) if plan.terms else {}
-            fused = convex_fusion(dense_scores, lexical_scores, self.dense_weight)
+            fused = convex_fusion(dense_scores, lexical_scores, self.weight_for(query))
         elif mode == "hybrid":
             fused = reciprocal_rank_fusion([([c for c, _ in dense], 1.0), ([c for c, _ in lexical], 1.0)])
         else:
