@@ -34,6 +34,7 @@ from assistant.normalize import clean_for_embedding
 
 K_CHUNKS = 30           # chunks asked of each system; recall is over distinct documents
 FETCH = 50              # candidates per list for the no-fusion interleave (the product's OVERFETCH)
+DENSE_WEIGHTS = (0.3, 0.5, 0.7, 0.9)  # swept for the default (convex) fusion
 SYSTEMS = ["hybrid", "no_bm25", "no_dense", "no_fusion", "rrf", "langchain"]
 LABELS = {
     "hybrid": "ours: hybrid (dense + BM25, default fusion)",
@@ -131,6 +132,11 @@ def run(n_pool: int = 2500) -> dict:
         if "fusion" in inspect.signature(HybridRetriever).parameters:
             rrf = HybridRetriever(data, embedder, fusion="rrf")
         systems = [s for s in SYSTEMS if s != "rrf" or rrf is not None]
+        # The default fusion's dense weight, swept (public constructor argument).
+        sweep = {}
+        if "dense_weight" in inspect.signature(HybridRetriever).parameters:
+            default_w = inspect.signature(HybridRetriever).parameters["dense_weight"].default
+            sweep = {w: HybridRetriever(data, embedder, dense_weight=w) for w in DENSE_WEIGHTS if w != default_w}
 
         def doc_of(chunk_ids):
             chunks = data.get_chunks(list(chunk_ids))
@@ -139,11 +145,12 @@ def run(n_pool: int = 2500) -> dict:
         ranks_all: dict[str, dict[str, list]] = {}
         timing: dict[str, float] = {}
         for variant, qs in queries.items():
-            ranks: dict[str, list] = {s: [] for s in systems}
+            ranks: dict[str, list] = {s: [] for s in systems + [f"dense_weight_{w}" for w in sweep]}
             for rec, query, vec in zip(pool, qs, vectors[variant]):
                 runs = [("hybrid", retriever, "hybrid"), ("no_bm25", retriever, "dense"), ("no_dense", retriever, "lexical")]
                 if rrf is not None:
                     runs.append(("rrf", rrf, "hybrid"))
+                runs += [(f"dense_weight_{w}", engine, "hybrid") for w, engine in sweep.items()]
                 for system, engine, mode in runs:
                     t = time.perf_counter()
                     hits = engine.search(query, K_CHUNKS, mode=mode, query_vector=vec).hits
@@ -162,11 +169,11 @@ def run(n_pool: int = 2500) -> dict:
                 lc = tutorial.search(query, K_CHUNKS, query_vector=vec)
                 timing["langchain"] = timing.get("langchain", 0.0) + time.perf_counter() - t
                 ranks["langchain"].append(_rank(_distinct(d.metadata["doc"] for d, _ in lc), rec.doc_id))
-            results[variant] = {s: metrics(ranks[s]) for s in systems}
+            results[variant] = {s: metrics(ranks[s]) for s in ranks}
             ranks_all[variant] = ranks
-            for s in systems:
+            for s in ranks:
                 m = results[variant][s]
-                log(f"hadith [{variant}] {LABELS[s]:<40} R@1={m['recall@1']:.3f} R@5={m['recall@5']:.3f} "
+                log(f"hadith [{variant}] {LABELS.get(s, s):<40} R@1={m['recall@1']:.3f} R@5={m['recall@5']:.3f} "
                     f"R@10={m['recall@10']:.3f} MRR@10={m['mrr@10']:.3f}")
 
         comparisons = {}
@@ -181,6 +188,8 @@ def run(n_pool: int = 2500) -> dict:
             }
             if "rrf" in r:
                 comparisons[variant]["hybrid_vs_rrf"] = paired_difference(r["hybrid"], r["rrf"])
+                comparisons[variant]["rrf_vs_langchain"] = paired_difference(r["rrf"], r["langchain"])
+                comparisons[variant]["rrf_vs_no_bm25"] = paired_difference(r["rrf"], r["no_bm25"])
         per_collection = {}
         for variant in queries:
             per: dict[str, dict] = {}
@@ -201,7 +210,9 @@ def run(n_pool: int = 2500) -> dict:
             "filtering": filtering, "k_chunks": K_CHUNKS,
             "ours_chunks": data.n_live, "langchain_chunks": len(tutorial.chunks),
             "ours_ingest_seconds_cached_vectors": round(ours_build, 2),
-            "systems": systems, "results": results, "comparisons": comparisons, "recall10_per_collection": per_collection,
+            "systems": systems, "dense_weights_swept": sorted(sweep), "results": results, "comparisons": comparisons,
+            "ranks": {v: {s: r for s, r in ranks.items()} for v, ranks in ranks_all.items()},
+            "doc_ids": [r.doc_id for r in pool], "recall10_per_collection": per_collection,
             "search_ms_per_query_excluding_embedding": {s: round(1000 * v / (2 * n_q), 2) for s, v in timing.items()},
             "query_chars_mean": {v: round(sum(map(len, qs)) / len(qs), 1) for v, qs in queries.items()},
             "examples": examples, "seconds": round(time.perf_counter() - started, 1),

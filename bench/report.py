@@ -263,8 +263,17 @@ def _targets(devqa, hadith, ingest, scale) -> list[list[str]]:
             res = hadith["results"][variant]
             ours, lc = res["hybrid"]["recall@10"], res["langchain"]["recall@10"]
             cmp_ = hadith["comparisons"][variant]["hybrid_vs_langchain"]
+            extra = ""
+            ranks = hadith.get("ranks", {}).get(variant, {})
+            if ranks:
+                from hadith import paired_difference
+
+                for name, label in (("rrf", "RRF"), *((f"dense_weight_{w}", f"dense weight {w}") for w in hadith.get("dense_weights_swept", []))):
+                    if name in ranks:
+                        c = paired_difference(ranks[name], ranks["langchain"])
+                        extra += f"; {label}: {res[name]['recall@10']:.3f} (Δ {c['delta']:+.3f} [{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}])"
             row(f"hadith recall@10 above LangChain ({variant} queries)", f"{ours:.3f} vs {lc:.3f}", ours > lc,
-                f"Δ {cmp_['delta']:+.3f}, 95% CI [{cmp_['ci95'][0]:+.3f}, {cmp_['ci95'][1]:+.3f}]")
+                f"default fusion Δ {cmp_['delta']:+.3f}, 95% CI [{cmp_['ci95'][0]:+.3f}, {cmp_['ci95'][1]:+.3f}]" + extra)
     return rows
 
 
@@ -324,7 +333,28 @@ def markdown() -> str:
         pc = hadith["recall10_per_collection"]["full"]
         parts += ["recall@10 per collection (full queries):", "",
                   _table(["collection", "ours hybrid", "ours dense only", "LangChain"], [[c, _f(v["hybrid"], 3), _f(v["no_bm25"], 3), _f(v["langchain"], 3)] for c, v in sorted(pc.items())]), "",
-                  "Search time per query excluding the query embedding (ms): " + ", ".join(f"{LABELS[k].split(' (')[0]} {v}" for k, v in hadith["search_ms_per_query_excluding_embedding"].items()), ""]
+                  "Search time per query excluding the query embedding (ms): " + ", ".join(f"{LABELS.get(k, k).split(' (')[0]} {v}" for k, v in hadith["search_ms_per_query_excluding_embedding"].items()), ""]
+        weights = hadith.get("dense_weights_swept") or []
+        if weights:
+            rows = []
+            for variant in ("full", "first"):
+                res = hadith["results"][variant]
+                rows.append([variant, f"{res['hybrid']['recall@10']:.3f} (default)"] + [f"{res[f'dense_weight_{w}']['recall@10']:.3f}" for w in weights]
+                            + [f"{res['no_bm25']['recall@10']:.3f}", f"{res['rrf']['recall@10']:.3f}" if "rrf" in res else "n/a"])
+            parts += ["recall@10 of the default (convex) fusion as its dense weight varies (BM25 gets 1 − w):", "",
+                      _table(["queries", "default w"] + [f"w={w}" for w in weights] + ["w=1 (dense only)", "RRF"], rows), ""]
+            if hadith.get("ranks"):
+                from hadith import paired_difference
+
+                rows = []
+                for variant in ("full", "first"):
+                    ranks = hadith["ranks"][variant]
+                    for w in weights:
+                        for other in ("langchain", "no_bm25"):
+                            c = paired_difference(ranks[f"dense_weight_{w}"], ranks[other])
+                            rows.append([variant, f"dense weight {w} − {LABELS[other]}", f"{c['delta']:+.3f}", f"[{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}]", f"{c['only_a']} / {c['only_b']}"])
+                parts += ["Paired recall@10 differences of the swept weights:", "",
+                          _table(["queries", "difference", "Δ recall@10", "95% CI", "only first / only second"], rows), ""]
 
     if ingest and "live" in ingest:
         live = ingest["live"]
@@ -370,6 +400,9 @@ def markdown() -> str:
                   f"(documents, chunks, BM25 rows) with their vectors plus Gaussian noise σ={scale['noise_sigma']} per dimension, re-normalized. "
                   f"Indexes are written with `IndexStore.save` and loaded by a fresh process (`python bench/scale.py probe ...`). "
                   f"{scale['probe_queries']} queries (half English, half Arabic), k=5. HNSW_THRESHOLD during the run: {scale['hnsw_threshold']:,}.", "",
+                  *([("Sizes measured by an earlier run of the scale part and kept: " + ", ".join(
+                      f"{_size_label(n)} ({r['carried_over_from']})" for n, r in sizes if r.get("carried_over_from")) + "."), ""]
+                    if any(r.get("carried_over_from") for _, r in sizes) else []),
                   _table(["passages", "FAISS", "disk MiB", "load s", "RSS after load MB", "RSS after queries MB", "retrieval p50/p95 ms (no embedding)",
                           "dense / BM25 only p50 ms", "search with embedding p50/p95 ms", "ask p50/p95 ms", "first query s", "add article s",
                           "add: reload / embed / save s"], rows), ""]
@@ -427,7 +460,10 @@ def markdown() -> str:
                                  _f(a["ivf"]["build_seconds"], 1) if nprobe == "8" else "", _f(a["ivf"]["bytes"] / 2**20, 0) if nprobe == "8" else ""])
         parts += ["### Exact vs approximate FAISS", "",
                   "One query at a time, k=50 (the product's over-fetch), recall@10 of the first 10 against exact search, "
-                  f"{ann[0][1]['queries']} real English query vectors. Sizes above the real base use the replicated vectors (near-duplicate clusters: a hard case for ANN recall).", "",
+                  f"{ann[0][1]['queries']} real English query vectors. Sizes above the real base ({scale.get('real_base_passages', 0):,} passages) use the replicated vectors: "
+                  "each passage then has N/base near-identical noisy copies (10 at 100k, 100 at 1M), so the exact top 10 is an arbitrary pick among copies of the "
+                  "same few passages, which no ANN index can reproduce: recall@10 at 1M measures the replication, not HNSW or IVF. Use the real-vector sizes and 100k "
+                  "for the index-type decision.", "",
                   _table(["vectors", "index", "recall@10", "p50 / p95 ms, 1 thread", "p50 / p95 ms, 2 threads", "build s", "MiB"], rows), ""]
         rec = recommend_threshold(scale)
         if rec:

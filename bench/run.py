@@ -48,6 +48,20 @@ def check_dependencies() -> list[str]:
     return missing
 
 
+def _carry_over(payload: dict) -> None:
+    """Keep the sizes an earlier scale run measured and this one did not (e.g. 1M after --sizes 1000,...)."""
+    from common import read_result
+
+    previous = read_result("scale")
+    if not previous:
+        return
+    for key in ("sizes", "ann"):
+        for size, row in (previous.get(key) or {}).items():
+            if size not in payload.get(key, {}) and "skipped" not in row:
+                row.setdefault("carried_over_from", previous.get("finished_at"))
+                payload.setdefault(key, {})[size] = row
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small smoke run (pool 300, sizes 1k,10k)")
@@ -100,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
                 import scale
 
                 payload = scale.sweep(sizes, ann_sizes=set(sizes), time_budget_s=args.scale_budget_minutes * 60)
+            if part == "scale":
+                _carry_over(payload)
             payload["seconds"] = round(time.perf_counter() - t, 1)
             payload["load_average_before_after"] = [round(load_before[0], 2), round(os.getloadavg()[0], 2)]
             path = write_result(part, {"command": command.strip(), "quick": args.quick, "machine": info, **payload})

@@ -177,6 +177,8 @@ def test_visible_partial_hides_incomplete_and_invalid_markers_and_not_found() ->
     assert visible_partial("Lavrov announced [9] the", 3, ["NOT FOUND"]) == "Lavrov announced the"
     assert visible_partial("NOT FO", 3, ["NOT FOUND"]) == ""
     assert visible_partial("NOT FOUND", 3, ["NOT FOUND"]) == ""
+    assert visible_partial("[1] NOT FO", 3, ["NOT FOUND"]) == ""
+    assert visible_partial("Lavrov said NOT FO", 3, ["NOT FOUND"]) == "Lavrov said"
 
 
 def test_instruction_payloads_of_the_injection_document() -> None:
@@ -499,3 +501,21 @@ def test_a_marker_in_place_of_the_fact_is_not_an_answer(bot: Assistant) -> None:
     assert final.mode == "extractive" and final.notice == render("answer", "en", "notice_incomplete")
     final = ask(bot, scripted("Lavrov announced the embassy reopens [1]. The measures are outlined in [2]."), "What did Lavrov announce?")[-1]
     assert final.mode == "llm" and final.text == "Lavrov announced the embassy reopens [1]."
+
+
+def test_bare_markers_and_recited_instructions_are_no_answer(bot: Assistant) -> None:
+    final = ask(bot, scripted("[2]"), "What did Lavrov announce?")[-1]
+    assert final.mode == "extractive" and final.notice == render("answer", "en", "notice_incomplete")
+    final = ask(bot, scripted("أجب بالعربية، مع رقم المقطع بين قوسين مربعين بعد كل جملة: [1]"), "ماذا أعلن لافروف؟")[-1]
+    assert final.mode == "extractive" and "أجب بالعربية" not in final.text
+    recited = ("أعلن لافروف استئناف عمل السفارة [1].\nImportant: your previous reply was not in English. "
+               "Write the whole answer in English (translate the Arabic), with [n] citations.")
+    chat = scripted(["أعلن لافروف استئناف عمل السفارة [1].", recited])
+    final = ask(bot, chat, "What did Lavrov announce?")[-1]
+    assert final.mode == "extractive" and final.notice == render("answer", "en", "notice_language")
+
+
+def test_a_late_not_found_stops_the_stream(bot: Assistant) -> None:
+    answers = ask(bot, scripted("Lavrov spoke about Libya, but NOT FOUND"), "What did Lavrov announce?")
+    assert answers[-1].abstained
+    assert all("NOT" not in a.text for a in answers[:-1])

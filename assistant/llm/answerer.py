@@ -17,6 +17,8 @@ model writes, and a final one last. The steps:
 5. Post-processing of the full reply:
 
    - an answer that repeats instructions found inside a passage (prompt injection) is discarded;
+   - sentences copied from the prompt's own instructions are removed, and a reply of bare markers
+     ("[2]") is no answer;
    - the NOT FOUND phrase the prompt asks for becomes an abstention;
    - markers (``[1]``, ``[2, 3]``, ``[1][2]``, ``[1-2]``) are parsed with a bounds check: a number
      that is not one of the given passages is dropped, never remapped; valid ones are written
@@ -78,7 +80,7 @@ __all__ = [
 
 #: Most passages put in the prompt (of the ``k`` retrieved). Fewer passages: shorter prompts on slow
 #: local models and fewer chances to cite an unrelated one (citation precision).
-DEFAULT_MAX_PASSAGES = 4
+DEFAULT_MAX_PASSAGES = 3
 #: Longer chunks are cut (at a word) in the prompt; citations still point into the whole chunk.
 DEFAULT_MAX_PASSAGE_CHARS = 700
 DEFAULT_MAX_TOKENS = 200
@@ -480,10 +482,39 @@ def own_language(text: str, default: str) -> str:
     return detect_language(own)
 
 
-def postprocess(raw: str, passages: Sequence[_Passage], language: str, not_found_phrases: Sequence[str]) -> Draft:
-    """Check a complete reply against the passages it was written from (see the module docstring)."""
-    text = strip_preamble(raw.strip()).strip()
-    texts = [p.hit.chunk.text for p in passages]
+def _echo_key(text: str) -> str:
+    return " ".join(re.sub(r"\[[^\]]*\]|[^\w\s]", " ", fold(text)).split())
+
+
+def drop_prompt_echo(text: str, instructions: str) -> str:
+    """Remove the sentences of a reply that copy our own instructions (small models recite the prompt)."""
+    if not instructions:
+        return text
+    source = _echo_key(instructions)
+    kept = []
+    for sentence in answer_sentences(text):
+        key = _echo_key(sentence)
+        if len(key.split()) >= 4 and key in source:
+            continue
+        kept.append(sentence)
+    return "".join(kept).strip()
+
+
+def postprocess(
+    raw: str,
+    passages: Sequence[_Passage],
+    language: str,
+    not_found_phrases: Sequence[str],
+    instructions: str = "",
+    retrieved_texts: Sequence[str] = (),
+) -> Draft:
+    """Check a complete reply against the passages it was written from (see the module docstring).
+
+    ``instructions`` is the prompt without the passages: sentences copied from it are removed.
+    ``retrieved_texts`` are all retrieved passages, searched for injected instructions with the given ones.
+    """
+    text = drop_prompt_echo(strip_preamble(raw.strip()).strip(), instructions)
+    texts = [p.hit.chunk.text for p in passages] + list(retrieved_texts)
     numbers = [p.number for p in passages]
     if echoes_injection(text, texts):
         return Draft("injection", text)
@@ -495,6 +526,8 @@ def postprocess(raw: str, passages: Sequence[_Passage], language: str, not_found
     text, used = clean_markers(text, numbers)
     if not text:
         return Draft("no_citation", text)
+    if not re.search(r"\w", re.sub(r"\[\d+\]", "", text)):
+        return Draft("incomplete", text)  # nothing but markers: "[2]"
     by_number = {p.number: p for p in passages}
     text, dropped = drop_dangling(text)
     if dropped and not re.search(r"\[\d+\]", text):
@@ -536,10 +569,15 @@ def visible_partial(raw: str, given: int | Collection[int], not_found_phrases: S
     if any(w.startswith(head) for w in _PREAMBLE_WORDS) or (_LEADING_QUESTION.match(text + "\n") and "\n" not in text):
         return ""  # maybe the start of an echoed "Question: ..." line; wait for more
     text = strip_preamble(text).lstrip()
-    probe = text.strip().upper()
+    probe = re.sub(r"\[[^\]]*\]?", " ", text).strip().upper()
     if probe and any(p.upper().startswith(probe) or probe.startswith(p.upper()) for p in not_found_phrases):
         return ""
     text = _INCOMPLETE_TAIL.sub("", text)
+    for phrase in not_found_phrases:  # hold back what may be the start of the NOT FOUND phrase
+        for size in range(len(phrase) - 1, 2, -1):
+            if text.endswith(phrase[:size]):
+                text = text[:-size]
+                break
     cleaned, _ = clean_markers(text, given)
     return cleaned
 
@@ -844,7 +882,8 @@ class LLMAnswerer:
 
         passages = self.select_passages(result.hits)
         phrases = list(template("answer", language, "not_found_phrases"))
-        payloads = find_instruction_payloads([p.hit.chunk.text for p in passages])
+        retrieved_texts = [h.chunk.text for h in result.hits]
+        payloads = find_instruction_payloads(retrieved_texts)
         draft: Draft | None = None
         for attempt in range(2):
             messages = self.build_messages(standalone, language, passages, retry=attempt > 0)
@@ -856,8 +895,8 @@ class LLMAnswerer:
                     raw += piece
                     if muted:
                         continue
-                    if is_instruction_like(raw) or any(p in fold(raw) for p in payloads):
-                        muted = True
+                    if is_instruction_like(raw) or any(p in fold(raw) for p in payloads) or _contains_not_found(raw, phrases):
+                        muted = True  # the final answer replaces what was shown
                         continue
                     visible = visible_partial(raw, [p.number for p in passages], phrases, payloads)
                     if visible and visible != shown:
@@ -867,7 +906,7 @@ class LLMAnswerer:
                 log.warning("the language model failed: %s", exc, exc_info=log.isEnabledFor(logging.DEBUG))
                 yield extractive(render("answer", language, "notice_error", error=_short(exc)))  # no translations: the backend is down
                 return
-            draft = postprocess(raw, passages, language, phrases)
+            draft = postprocess(raw, passages, language, phrases, _instructions(messages), retrieved_texts)
             log.info("llm reply (%s): %r", draft.status, raw)
             if draft.status != "wrong_language":
                 break
@@ -900,6 +939,12 @@ class LLMAnswerer:
 
     def _wants_translation(self, answer: Answer) -> bool:
         return self.translate and answer.language == "en" and bool(answer.citations) and not answer.abstained
+
+
+def _instructions(messages: Sequence[BaseMessage]) -> str:
+    """The prompt's own words: every message with the passages block cut out."""
+    text = "\n".join(_message_text(m.content) for m in messages)
+    return re.sub(r"<passages>\n.*\n</passages>", " ", text, flags=re.DOTALL)
 
 
 def _short(exc: BaseException, limit: int = 160) -> str:
