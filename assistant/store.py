@@ -207,6 +207,9 @@ class IndexData:
 def _faiss():
     import faiss  # imported lazily: it is heavy and not needed to read metadata
 
+    # One query at a time is searched: on 2 cores OpenMP threads only add overhead and stalls
+    # (exact search of 10k vectors: 15 ms on two threads, 0.48 ms on one; BENCHMARKS.md).
+    faiss.omp_set_num_threads(1)
     return faiss
 
 
