@@ -58,7 +58,9 @@ KEEP_OLD_SNAPSHOTS = 2
 _SNAPSHOT_NAME = re.compile(r"snap-[0-9A-Za-z]+-[0-9a-f]{8}")
 # FAISS index types a snapshot may hold (their four-byte tags): flat inner product or HNSW over it.
 _FAISS_TAGS = {b"IxFI": "IndexFlatIP", b"IHNf": "IndexHNSWFlat"}
-_LOAD_ATTEMPTS = 5
+# A reader that loses the race with a fast writer several times in a row (each commit deletes an old
+# snapshot) starts over, with a short growing pause, up to this many times.
+_LOAD_ATTEMPTS = 30
 LOCK_WAIT_SECONDS = 30.0
 
 
@@ -396,6 +398,7 @@ class IndexStore:
                 return self._load_snapshot(name, wanted)
             except IndexCorruptError:
                 if attempt + 1 < _LOAD_ATTEMPTS and self.current_snapshot() != name:
+                    time.sleep(min(0.01 * attempt, 0.2))
                     continue
                 raise
         raise AssertionError("unreachable")
