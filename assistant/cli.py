@@ -184,8 +184,9 @@ def _read_history(path: str | None) -> list[dict]:
     return history
 
 
-def _print_answer(answer) -> None:
-    print(answer.text)
+def _print_answer(answer, text_shown: bool = False) -> None:
+    if not text_shown:
+        print(answer.text)
     if answer.notice:
         print(f"\n({answer.notice})")
     if answer.citations:
@@ -194,6 +195,8 @@ def _print_answer(answer) -> None:
             page = f", page {c.page}" if c.page else ""
             print(f"  [{c.marker}] {c.title} ({c.doc_id}{page}, chars {c.start}-{c.end})")
             print(f"      {c.quote}")
+            if c.marker in answer.translations:
+                print(f"      machine translation: {answer.translations[c.marker]}")
 
 
 def cmd_ingest(args) -> int:
@@ -219,17 +222,20 @@ def cmd_ask(args) -> int:
         answer = assistant.ask(args.question, history, k=args.k)
         print(json.dumps(answer.to_dict(), ensure_ascii=False))
         return 0
-    shown = 0
-    answer = None
+    streamed, answer = "", None
     for answer in assistant.ask_stream(args.question, history, k=args.k):
-        if answer.mode == "llm" and answer.text.startswith(answer.text[:shown]) and not answer.citations:
-            sys.stdout.write(answer.text[shown:])
-            sys.stdout.flush()
-            shown = len(answer.text)
-    if shown:
-        print("\n")
+        if answer.mode != "llm" or answer.citations or answer.abstained:
+            continue  # final answers are printed whole below
+        if not answer.text.startswith(streamed):  # the model was asked again (wrong language)
+            sys.stdout.write("\n")
+            streamed = ""
+        sys.stdout.write(answer.text[len(streamed):])
+        sys.stdout.flush()
+        streamed = answer.text
     assert answer is not None
-    _print_answer(answer)
+    if streamed:
+        sys.stdout.write("\n\n")
+    _print_answer(answer, text_shown=bool(streamed) and answer.text == streamed)
     return 0
 
 
