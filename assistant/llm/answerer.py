@@ -184,14 +184,22 @@ def verify_quotes(text: str, sources: Sequence[str]) -> tuple[str, list[str]]:
 
 # -- prompt injection -----------------------------------------------------------------------------
 
+# Instructions addressed to an AI, as injected into documents. Kept narrow: a sentence of real news
+# that matched ("the army ignored the rules", "الأوامر السابقة") would only lose its place as quotable
+# evidence, but an answer repeating it would be discarded.
 _INSTRUCTION_LIKE = [
-    re.compile(r"\b(ignore|disregard|forget|override|bypass)\b[^.\n]{0,60}\b(instructions?|prompts?|rules|directions|guidelines|context)\b", re.IGNORECASE),
+    re.compile(
+        r"\b(?:ignore|disregard|forget|override)\s+(?:(?:all|any|the|your|of|these|those)\s+){0,3}"
+        r"(?:(?:previous|prior|above|earlier|preceding|system|original)\s+)?(?:instructions?|prompts?)\b",
+        re.IGNORECASE,
+    ),
+    re.compile(r"\b(?:ignore|disregard|forget)\s+(?:all\s+)?(?:previous|prior|above|earlier)\s+(?:rules|directions|guidelines)\b", re.IGNORECASE),
     re.compile(r"\byou are now\b|\bsystem prompt\b|\bnew instructions?\s*:", re.IGNORECASE),
-    re.compile(r"\b(reply|respond|answer|output|say|print|write)\b[^.\n]{0,30}\bonly\b[^.\n]{0,30}\b(with|the words?|the phrase|:)", re.IGNORECASE),
-    re.compile(r"\b(reply|respond|answer|output|say|print|write)\b\s+only\b", re.IGNORECASE),
-    re.compile(r"(تجاهل|تجاهلوا|انس|تخطَّ|تخط)\S*\s+(\S+\s+){0,3}(التعليمات|الأوامر|التوجيهات|القواعد)"),
-    re.compile(r"(التعليمات|الأوامر|التوجيهات)\s+(السابقة|أعلاه)"),
-    re.compile(r"(أجب|اكتب|رد|ردّ|أجيبوا|قل)\s+(\S+\s+){0,2}(فقط|بعبارة)"),
+    re.compile(r"\b(?:reply|respond|answer|output|print|write)\s+only\s+(?:with|the\s+words?|the\s+phrase|:)", re.IGNORECASE),
+    re.compile(r"\b(?:reply|respond)\s+(?:only|just)\b", re.IGNORECASE),
+    re.compile(r"(?<!\S)(?:تجاهل|تجاهلي|تجاهلوا|انس|انسَ|تخط)\s+(?:\S+\s+){0,2}(?:التعليمات|الأوامر|التوجيهات)"),
+    re.compile(r"التعليمات\s+(?:السابقة|أعلاه)"),
+    re.compile(r"(?<!\S)[وف]?(?:أجب|أجيبي|أجيبوا|اكتب)\s+(?:\S+\s+){0,2}?(?:فقط|بعبارة)"),
 ]
 _PAYLOAD_QUOTED = re.compile(r"«([^»]{2,80})»|“([^”]{2,80})”|\"([^\"]{2,80})\"|'([^'\n]{2,80})'|‘([^’]{2,80})’")
 _PAYLOAD_AFTER_COLON = re.compile(r"[:：]\s*([^.\n!?؟:：]{2,80})")
