@@ -87,7 +87,7 @@ from .errors import (
 )
 from .records import Chunk, Document
 from .store import FORMAT_VERSION as FAISS_FORMAT_VERSION
-from .store import IndexData, IndexSettings, IndexStore
+from .store import IndexData, IndexSettings, IndexStore, writer_lock
 
 log = logging.getLogger("assistant.milvus")
 
@@ -633,29 +633,10 @@ class MilvusStore:
             self._create(self.names.vocab, schema, [("_v", "FLAT", "L2", {})])
 
     # -- locks -------------------------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def _file_lock(self, wait_seconds: float) -> Iterator[None]:
+    def _file_lock(self, wait_seconds: float):
         path = self.location.lite_path
         assert path is not None
-        path.mkdir(parents=True, exist_ok=True)
-        fh = open(path / "assistant-writer.lock", "a+")
-        deadline = time.monotonic() + wait_seconds
-        try:
-            while True:
-                try:
-                    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        raise IndexLockedError(
-                            f"Another process is writing to the index {self.uri}; try again when it has finished."
-                        ) from None
-                    time.sleep(0.1)
-            yield
-        finally:
-            with contextlib.suppress(OSError):
-                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-            fh.close()
+        return writer_lock(path / "assistant-writer.lock", self.uri, wait_seconds)
 
     @contextlib.contextmanager
     def _lease(self, wait_seconds: float) -> Iterator[None]:

@@ -229,7 +229,8 @@ def build_faiss_index(vectors: np.ndarray, dim: int):
     return index
 
 
-def _fsync_dir(path: Path) -> None:
+def _fsync(path: Path) -> None:
+    """Flush a file or a folder (its entries) to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -244,12 +245,45 @@ def _write_file(path: Path, payload: bytes) -> None:
         os.fsync(fh.fileno())
 
 
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
+@contextlib.contextmanager
+def writer_lock(lock_file: Path, label: str, wait_seconds: float | None = None) -> Iterator[None]:
+    """An exclusive ``flock`` on ``lock_file``, waited for up to ``wait_seconds`` (default
+    ``$ASSISTANT_LOCK_WAIT_SECONDS`` or 30), then ``IndexLockedError`` naming ``label`` and the holder's pid.
+
+    The kernel releases the lock when the holder exits or is killed, so a crashed writer never leaves
+    the index locked; each call opens its own file description, so threads serialize too. Only the
+    pid is written into the file (command lines can hold passwords).
+    """
+    if wait_seconds is None:
+        wait_seconds = float(os.environ.get("ASSISTANT_LOCK_WAIT_SECONDS") or LOCK_WAIT_SECONDS)
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    fh = open(lock_file, "a+")
+    deadline = time.monotonic() + wait_seconds
     try:
-        os.fsync(fd)
+        while True:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = ""
+                    with contextlib.suppress(OSError, ValueError, IndexError):
+                        holder = f" (pid {int(lock_file.read_text().split()[0])} holds the lock)"
+                    raise IndexLockedError(
+                        f"Another process is writing to the index {label}{holder}; waited {wait_seconds:g} s. "
+                        "Try again when it has finished."
+                    ) from None
+                time.sleep(0.1)
+        with contextlib.suppress(OSError):
+            fh.seek(0)
+            fh.truncate()
+            fh.write(f"{os.getpid()}\n")
+            fh.flush()
+        yield
     finally:
-        os.close(fd)
+        with contextlib.suppress(OSError):
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        fh.close()
 
 
 def _test_pause() -> None:
@@ -453,41 +487,10 @@ class IndexStore:
 
         ``wait_seconds`` defaults to ``$ASSISTANT_LOCK_WAIT_SECONDS`` or 30.
 
-        The lock is an ``flock`` on ``.lock``: the kernel releases it when the holder exits or is
-        killed, so a crashed writer never leaves the index locked. It also serializes threads of one
-        process (each call opens its own file description). The holder's pid is written into the file
-        for the error message (nothing else: command lines can hold passwords).
+        The lock is ``writer_lock`` on ``.lock`` in the index folder.
         """
-        if wait_seconds is None:
-            wait_seconds = float(os.environ.get("ASSISTANT_LOCK_WAIT_SECONDS") or LOCK_WAIT_SECONDS)
-        self.root.mkdir(parents=True, exist_ok=True)
-        fh = open(self.root / ".lock", "a+")
-        deadline = time.monotonic() + wait_seconds
-        try:
-            while True:
-                try:
-                    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        holder = ""
-                        with contextlib.suppress(OSError, ValueError):
-                            holder = f" (pid {int((self.root / '.lock').read_text().split()[0])} holds the lock)"
-                        raise IndexLockedError(
-                            f"Another process is writing to the index {self.root}{holder}; waited {wait_seconds:g} s. "
-                            "Try again when it has finished."
-                        ) from None
-                    time.sleep(0.1)
-            with contextlib.suppress(OSError):
-                fh.seek(0)
-                fh.truncate()
-                fh.write(f"{os.getpid()}\n")
-                fh.flush()
+        with writer_lock(self.root / ".lock", str(self.root), wait_seconds):
             yield
-        finally:
-            with contextlib.suppress(OSError):
-                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-            fh.close()
 
     def save(self, data: IndexData) -> str:
         """Write ``data`` as a new snapshot and make it live. Call with the lock held."""
@@ -516,7 +519,7 @@ class IndexStore:
             data.bm25.save(tmp)
             files = {}
             for path in sorted(tmp.iterdir()):  # FAISS and BM25 write without fsync: sync them all
-                _fsync_file(path)
+                _fsync(path)
                 files[path.name] = path.stat().st_size
             _test_pause()
             manifest = {
@@ -529,14 +532,14 @@ class IndexStore:
                 "files": files,
             }
             _write_file(tmp / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=1).encode("utf-8"))
-            _fsync_dir(tmp)
+            _fsync(tmp)
             os.replace(tmp, self.root / name)
             _test_pause()
             pointer = self.root / f".CURRENT-{name}"
             _write_file(pointer, name.encode("utf-8"))
             _test_pause()
             os.replace(pointer, self.root / "CURRENT")
-            _fsync_dir(self.root)
+            _fsync(self.root)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
