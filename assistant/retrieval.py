@@ -164,7 +164,6 @@ class SearchResult:
     hits: list[Hit]
     plan: QueryPlan
     top_dense: float = 0.0
-    lexical_coverage: float = 0.0
 
 
 def reciprocal_rank_fusion(rankings: Sequence[tuple[Sequence[str], float]], k: int = RRF_K) -> dict[str, float]:
@@ -333,7 +332,7 @@ class HybridRetriever:
                 )
             )
         top_dense = max(dense_scores.values()) if dense_scores else 0.0
-        return SearchResult(hits, plan, top_dense, self._coverage(plan))
+        return SearchResult(hits, plan, top_dense)
 
     def _idf(self, plan: QueryPlan) -> dict[str, float]:
         n = max(self.data.n_live, 1)
@@ -343,11 +342,3 @@ class HybridRetriever:
             df = vocabulary.document_frequency(term)
             out[term] = math.log(1 + (n - df + 0.5) / (df + 0.5)) if df else 0.0
         return out
-
-    def _coverage(self, plan: QueryPlan) -> float:
-        """Share of the question's content terms found anywhere in the index."""
-        own = [t for t, w in plan.terms.items() if w >= 1.0]
-        if not own:
-            return 0.0
-        vocab = self.data.vocabulary.vocab
-        return sum(1 for t in own if t in vocab) / len(own)
