@@ -7,10 +7,8 @@ to a large index is an append, not a rebuild.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from collections import Counter
-from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -44,23 +42,41 @@ class BM25Index:
     # -- building -----------------------------------------------------------------------------------
     def add(self, term_lists: Iterable[Sequence[str]]) -> None:
         """Append one row per term list."""
-        indptr = [0]
-        indices: list[int] = []
-        data: list[float] = []
-        for terms in term_lists:
-            for term, count in Counter(terms).items():
-                idx = self.vocab.get(term)
-                if idx is None:
-                    idx = self.vocab[term] = len(self.terms)
-                    self.terms.append(term)
-                indices.append(idx)
-                data.append(float(count))
-            indptr.append(len(indices))
-        block = sparse.csr_matrix(
-            (np.asarray(data, dtype=np.float32), np.asarray(indices, dtype=np.int32), np.asarray(indptr, dtype=np.int64)),
-            shape=(len(indptr) - 1, len(self.terms)),
-        )
-        self._append(block)
+        data, indices, nnz = encode_rows(term_lists, self.vocab, self.terms)
+        indptr = np.concatenate([[0], np.cumsum(nnz, dtype=np.int64)])
+        self._append(sparse.csr_matrix((data, indices, indptr), shape=(len(nnz), len(self.terms))))
+
+    def extended(self, new_terms: Sequence[str], data: np.ndarray, indices: np.ndarray, nnz: np.ndarray) -> "BM25Index":
+        """A new index: this one's rows plus rows given as arrays (``encode_rows``), with ``new_terms``
+        appended to the vocabulary. This index is left unchanged (readers may still be using it)."""
+        out = BM25Index()
+        out.terms = self.terms + list(new_terms)
+        out.vocab = dict(self.vocab)
+        for i, term in enumerate(new_terms, len(self.terms)):
+            out.vocab[term] = i
+        if len(indices) and int(indices.max()) >= len(out.terms):
+            raise ValueError("BM25 rows use term ids past the vocabulary")
+        out._matrix = _resize(self.matrix, len(out.terms))
+        if len(nnz):
+            indptr = np.concatenate([[0], np.cumsum(nnz, dtype=np.int64)])
+            out._append(sparse.csr_matrix((data, indices, indptr), shape=(len(nnz), len(out.terms))))
+        return out
+
+    @classmethod
+    def from_arrays(cls, terms: list[str], data: np.ndarray, indices: np.ndarray, nnz: np.ndarray) -> "BM25Index":
+        """Rows stored as per-row term counts (``encode_rows``): values, term ids and entries per row."""
+        index = cls()
+        index.terms = list(terms)
+        index.vocab = {t: i for i, t in enumerate(index.terms)}
+        if len(index.vocab) != len(index.terms):
+            raise ValueError("the BM25 vocabulary lists a term twice")
+        indptr = np.concatenate([[0], np.cumsum(nnz, dtype=np.int64)])
+        if indptr[-1] != len(indices) or len(indices) != len(data):
+            raise ValueError("BM25 arrays disagree with each other")
+        if len(indices) and (int(indices.max()) >= len(index.terms) or int(indices.min()) < 0):
+            raise ValueError("BM25 rows use term ids outside the vocabulary")
+        index._matrix = sparse.csr_matrix((data, indices, indptr), shape=(len(nnz), len(index.terms)))
+        return index
 
     def _append(self, block: sparse.csr_matrix) -> None:
         current = self.matrix
@@ -87,27 +103,6 @@ class BM25Index:
     @property
     def n_rows(self) -> int:
         return self.matrix.shape[0]
-
-    # -- persistence --------------------------------------------------------------------------------
-    def save(self, directory: Path) -> None:
-        m = self.matrix
-        np.save(directory / "bm25_data.npy", m.data.astype(np.float32))
-        np.save(directory / "bm25_indices.npy", m.indices.astype(np.int32))
-        np.save(directory / "bm25_indptr.npy", m.indptr.astype(np.int64))
-        (directory / "bm25_vocab.json").write_text(json.dumps(self.terms, ensure_ascii=False), encoding="utf-8")
-
-    @classmethod
-    def load(cls, directory: Path, n_rows: int) -> "BM25Index":
-        index = cls()
-        index.terms = json.loads((directory / "bm25_vocab.json").read_text(encoding="utf-8"))
-        index.vocab = {t: i for i, t in enumerate(index.terms)}
-        data = np.load(directory / "bm25_data.npy", allow_pickle=False)
-        indices = np.load(directory / "bm25_indices.npy", allow_pickle=False)
-        indptr = np.load(directory / "bm25_indptr.npy", allow_pickle=False)
-        if len(indptr) != n_rows + 1 or (len(indices) and int(indices.max()) >= len(index.terms)):
-            raise ValueError("BM25 arrays disagree with the chunk list")
-        index._matrix = sparse.csr_matrix((data, indices, indptr), shape=(n_rows, len(index.terms)))
-        return index
 
     # -- scoring ------------------------------------------------------------------------------------
     def _prepare(self) -> "_Prepared":
@@ -207,6 +202,25 @@ class _Prepared:
     norm: np.ndarray
     df: np.ndarray
     idf: np.ndarray
+
+
+def encode_rows(term_lists: Iterable[Sequence[str]], vocab: dict[str, int], terms: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Term counts of each list as flat arrays (values, term ids, entries per row); new terms are
+    appended to ``terms`` and ``vocab`` (in place)."""
+    indices: list[int] = []
+    data: list[float] = []
+    nnz: list[int] = []
+    for row in term_lists:
+        counts = Counter(row)
+        for term, count in counts.items():
+            idx = vocab.get(term)
+            if idx is None:
+                idx = vocab[term] = len(terms)
+                terms.append(term)
+            indices.append(idx)
+            data.append(float(count))
+        nnz.append(len(counts))
+    return np.asarray(data, dtype=np.float32), np.asarray(indices, dtype=np.int32), np.asarray(nnz, dtype=np.int32)
 
 
 def _with_deletions(key: str) -> list[str]:

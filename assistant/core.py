@@ -10,7 +10,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -164,7 +164,12 @@ class Assistant:
         with self._lock:
             version = self.store.version()
             if self._data is None or version != self._data_version:
-                self._data = self.store.open(self.settings())
+                refresh = getattr(self.store, "refresh", None)
+                if self._data is not None and refresh is not None:
+                    # Only what was committed since is read (a folder index's logs are append-only).
+                    self._data = refresh(self._data, self.settings())
+                else:
+                    self._data = self.store.open(self.settings())
                 self._data_version = version
             return self._data
 
@@ -215,9 +220,9 @@ class Assistant:
         files, problems = expand_paths(list(paths))
         report.skipped.extend(problems)
         with self.store.lock():
-            # Work on a private copy: readers in other threads keep the published index until the
-            # new snapshot is saved.
-            data = self.store.empty(self.settings()) if rebuild else self.store.open(self.settings())
+            # A writer, not the loaded index: readers in other threads keep what they have until the
+            # commit, and a folder index is not loaded at all (only its manifest is read).
+            data = self.store.writer(self.settings(), rebuild=rebuild)
             pending_docs: list[Document] = []
             pending_chunks: list[Chunk] = []
             claimed: dict[str, str] = {}
@@ -261,11 +266,10 @@ class Assistant:
                     pending_docs, pending_chunks = [], []
             if pending_docs or rebuild:
                 report.chunks_added += self._commit(data, pending_docs, pending_chunks, progress)
-            self._data, self._data_version = data, self.store.version()
         report.seconds = time.perf_counter() - started
         return report
 
-    def _commit(self, data: ChunkBackend, docs: list[Document], chunks: list[Chunk], progress: ProgressCallback | None) -> int:
+    def _commit(self, data: Any, docs: list[Document], chunks: list[Chunk], progress: ProgressCallback | None) -> int:
         vectors = self._embed_chunks(chunks, progress)
         data.add_documents(docs, chunks, vectors, [tokenize(c.text) for c in chunks])
         self.store.save(data)
@@ -285,14 +289,13 @@ class Assistant:
     def remove(self, doc_id: str) -> int:
         """Delete one document and its chunks; returns the number of chunks removed."""
         with self.store.lock():
-            data = self.store.open(self.settings())
+            data = self.store.writer(self.settings())
             if data.get_document(doc_id) is None:
                 raise UnknownDocumentError(
                     f"No document {doc_id!r} in the index {self.index_dir}; see the ids with: assistant list"
                 )
             removed = data.remove_document(doc_id)
             self.store.save(data)
-            self._data, self._data_version = data, self.store.version()
         return removed
 
     # -- search and answers -------------------------------------------------------------------------

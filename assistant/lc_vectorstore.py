@@ -118,7 +118,11 @@ class AssistantVectorStore(VectorStore):
         with self._lock:
             version = self.store.version()
             if self._data is None or version != self._version:
-                self._data = self.store.open(self.settings())
+                refresh = getattr(self.store, "refresh", None)
+                if self._data is not None and refresh is not None:
+                    self._data = refresh(self._data, self.settings())
+                else:
+                    self._data = self.store.open(self.settings())
                 self._version = version
             return self._data
 
@@ -154,25 +158,18 @@ class AssistantVectorStore(VectorStore):
         vectors = self.embedder.embed_passages([c.text for c in chunks])
         terms = [tokenize(c.text) for c in chunks]
         with self._lock, self.store.lock():
-            self._data = None
-            data = self._open()
-            data.add_documents(docs, chunks, vectors, terms)
-            self.store.save(data)
-            self._data, self._version = data, self.store.version()
+            writer = self.store.writer(self.settings())
+            writer.add_documents(docs, chunks, vectors, terms)
+            self.store.save(writer)
         return ids
 
     def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
         """Delete documents by id (unknown ids are ignored); ``ids=None`` deletes everything."""
         with self._lock, self.store.lock():
-            self._data = None
-            if ids is None:
-                data = self.store.empty(self.settings())
-            else:
-                data = self._open()
-                for doc_id in ids:
-                    data.remove_document(str(doc_id))
-            self.store.save(data)
-            self._data, self._version = data, self.store.version()
+            writer = self.store.writer(self.settings(), rebuild=ids is None)
+            for doc_id in ids or ():
+                writer.remove_document(str(doc_id))
+            self.store.save(writer)
         return True
 
     # -- reading ---------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ Query parameters: ``token`` (else ``user:password@`` in the URI, else ``$MILVUS_
 ``prefix`` (collection-name prefix, default ``assistant``; several indexes can share one database),
 ``lock`` (``auto``: a file lock for Milvus Lite, a lease row for a server; ``lease``; ``none``),
 ``bm25`` (``global``, the default, or ``milvus``: see below), ``vector_index`` (``FLAT``: exact, the
-default, like the FAISS folder below 200k chunks; ``AUTOINDEX`` or ``HNSW`` for large collections;
+default, like the FAISS folder below 50k chunks; ``AUTOINDEX`` or ``HNSW`` for large collections;
 applies when the collections are created).
 
 Collections (``P`` is the prefix)::
@@ -448,6 +448,10 @@ class MilvusStore:
             return MilvusBackend(self, settings, manifest=None)
         self.check_settings(manifest, settings)
         return MilvusBackend(self, IndexSettings(**manifest["settings"]), manifest=manifest)
+
+    def writer(self, settings: IndexSettings, rebuild: bool = False) -> MilvusBackend:
+        """Writes go to the collections directly: the open backend (emptied first with ``rebuild``)."""
+        return self.empty(settings) if rebuild else self.open(settings)
 
     def empty(self, settings: IndexSettings) -> MilvusBackend:
         """Drop the index (all collections of this prefix) and start over; live when saved."""
@@ -1134,7 +1138,7 @@ def _faiss_batch(data: IndexData, matrix, vocab_terms: list[str], docs: list[Doc
     for row in rows:
         lo, hi = matrix.indptr[row], matrix.indptr[row + 1]
         terms.append([vocab_terms[i] for i, c in zip(matrix.indices[lo:hi], matrix.data[lo:hi]) for _ in range(int(c))])
-    vectors = data.vectors[rows] if rows else np.zeros((0, data.settings.dim), dtype=np.float32)
+    vectors = data.vectors_of(rows) if rows else np.zeros((0, data.settings.dim), dtype=np.float32)
     return docs, [data.chunks[r] for r in rows], np.ascontiguousarray(vectors, dtype=np.float32), terms  # type: ignore[misc]
 
 
@@ -1155,13 +1159,7 @@ def import_batch(data: Any, batch: Batch) -> None:
     if isinstance(data, IndexData):
         # IndexData.add_documents first removes each document, a scan of every row per document:
         # quadratic on a large copy into an empty index, so append directly.
-        for doc in docs:
-            data.documents[doc.doc_id] = doc
-        data.chunks.extend(chunks)
-        data.vectors = np.vstack([data.vectors.reshape(-1, data.settings.dim), vectors]).astype(np.float32)
-        data.bm25.add(terms)
-        data.faiss_index = None  # rebuilt by IndexStore.save
-        data._changed()
+        data.append_rows(docs, chunks, vectors, terms)
         return
     data.add_documents(docs, chunks, vectors, terms)
 

@@ -10,8 +10,15 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 
+_FIELD_NAMES: dict[type, frozenset[str]] = {}
+
+
 def _from_dict(cls: type, data: dict[str, Any]) -> Any:
-    names = {f.name for f in fields(cls)}
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = frozenset(f.name for f in fields(cls))
+    if names.issuperset(data):
+        return cls(**data)
     return cls(**{k: v for k, v in data.items() if k in names})
 
 

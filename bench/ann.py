@@ -10,6 +10,7 @@ Latency is one query at a time (the product's access pattern), with FAISS on 1 a
 from __future__ import annotations
 
 import math
+import os
 import time
 
 import numpy as np
@@ -57,6 +58,16 @@ def _recall(index, queries: np.ndarray, truth: np.ndarray) -> float:
     return round(hits / truth.size, 4)
 
 
+def _hnsw_float32(faiss, vectors: np.ndarray):
+    from assistant import store as store_mod
+
+    index = faiss.IndexHNSWFlat(vectors.shape[1], store_mod.HNSW_M, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = store_mod.HNSW_EF_CONSTRUCTION
+    faiss.omp_set_num_threads(os.cpu_count() or 1)
+    index.add(vectors)
+    return index
+
+
 def _bytes(index) -> int:
     import faiss
 
@@ -83,26 +94,31 @@ def compare(vectors: np.ndarray, queries: np.ndarray, existing=None, real: bool 
     out["flat"]["latency_2_threads"] = _latency(flat, queries, 2, n_lat)
     faiss.omp_set_num_threads(threads_default)
 
-    hnsw = existing if isinstance(existing, faiss.IndexHNSWFlat) else None
-    t = time.perf_counter()
-    if hnsw is None:
-        hnsw = faiss.IndexHNSWFlat(vectors.shape[1], store_mod.HNSW_M, faiss.METRIC_INNER_PRODUCT)
-        hnsw.hnsw.efConstruction = 80
-        hnsw.add(vectors)
-        build = time.perf_counter() - t
-    else:
-        build = None  # built by the product's build_faiss_index just before (timed there)
-    out["hnsw"] = {"M": store_mod.HNSW_M, "efConstruction": 80, "build_seconds": None if build is None else round(build, 2),
-                   "bytes": _bytes(hnsw), "by_efSearch": {}}
-    for ef in EF_SEARCH:
-        hnsw.hnsw.efSearch = ef
-        out["hnsw"]["by_efSearch"][str(ef)] = {
-            "recall@10": _recall(hnsw, queries, truth),
-            "latency_1_thread": _latency(hnsw, queries, 1, n_lat),
-            "latency_2_threads": _latency(hnsw, queries, 2, n_lat),
-        }
-    hnsw.hnsw.efSearch = store_mod.HNSW_EF_SEARCH
-    faiss.omp_set_num_threads(threads_default)
+    # The product's graph (HNSW over float16 rows, assistant.store.build_hnsw), and the float32 graph
+    # it replaced, for the memory/recall trade.
+    variants = [("hnsw", existing if hasattr(existing, "hnsw") else None, lambda: store_mod.build_hnsw(vectors, vectors.shape[1])),
+                ("hnsw_float32", None, lambda: _hnsw_float32(faiss, vectors))]
+    for key, index, build_fn in variants:
+        t = time.perf_counter()
+        build = None
+        if index is None:
+            index = build_fn()
+            build = time.perf_counter() - t
+        out[key] = {"type": type(index).__name__, "M": store_mod.HNSW_M, "efConstruction": store_mod.HNSW_EF_CONSTRUCTION,
+                    "build_seconds": None if build is None else round(build, 2), "bytes": _bytes(index), "by_efSearch": {}}
+        for ef in EF_SEARCH:
+            index.hnsw.efSearch = ef
+            out[key]["by_efSearch"][str(ef)] = {
+                "recall@10": _recall(index, queries, truth),
+                "latency_1_thread": _latency(index, queries, 1, n_lat),
+                "latency_2_threads": _latency(index, queries, 2, n_lat),
+            }
+        index.hnsw.efSearch = store_mod.HNSW_EF_SEARCH
+        faiss.omp_set_num_threads(threads_default)
+        if key == "hnsw":
+            hnsw_build = build
+        del index
+    build = hnsw_build
 
     if n >= 10_000:
         nlist = min(int(4 * math.sqrt(n)), n // 39)  # FAISS wants >= 39 training points per list

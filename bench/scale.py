@@ -302,7 +302,7 @@ def sweep(sizes: list[int], ann_sizes: set[int], time_budget_s: float) -> dict:
     import ann
     from assistant import store as store_mod
     from assistant.core import Assistant
-    from assistant.store import IndexStore, build_faiss_index
+    from assistant.store import IndexStore
 
     started = time.perf_counter()
     probe_assistant = Assistant(CACHE / "unused", embedder=live_embedder())
@@ -331,8 +331,8 @@ def sweep(sizes: list[int], ann_sizes: set[int], time_budget_s: float) -> dict:
         data = base.build(n)
         row["build_indexdata_seconds"] = round(time.perf_counter() - t, 2)
         t = time.perf_counter()
-        data.faiss_index = build_faiss_index(data.vectors, settings.dim)
-        row["faiss_type"] = type(data.faiss_index).__name__
+        data.build_vector_index()
+        row["faiss_type"] = data.faiss_type
         row["faiss_build_seconds"] = round(time.perf_counter() - t, 2)
         directory = _fresh_index_dir(f"scale-{n}")
         store = IndexStore(directory)
@@ -346,7 +346,8 @@ def sweep(sizes: list[int], ann_sizes: set[int], time_budget_s: float) -> dict:
         log(f"scale {n}: {row['faiss_type']} built in {row['faiss_build_seconds']} s, saved in {row['save_seconds']} s, "
             f"{row['disk_bytes'] / 2**20:.0f} MiB on disk")
         if n in ann_sizes:
-            out["ann"][str(n)] = ann.compare(data.vectors, ann_queries, existing=data.faiss_index, real=n <= base.n)
+            existing = data.parts[0].index if data.parts[0].is_hnsw else None
+            out["ann"][str(n)] = ann.compare(data.vectors, ann_queries, existing=existing, real=n <= base.n)
         del data
         gc.collect()
         t = time.perf_counter()
@@ -488,7 +489,7 @@ def probe_main(index_dir: Path, queries_path: Path, out_path: Path, add_article:
         "rss_start_mb": round(rss_start, 1), "rss_after_imports_mb": round(rss_imports, 1),
         "rss_after_load_mb": round(rss_load, 1), "index_rss_mb": round(rss_load - rss_imports, 1),
         "rss_after_queries_mb": round(rss_queries, 1), "latency": lat, "ask_abstained": abstained,
-        "faiss_loaded": type(data.faiss_index).__name__, "rows": len(data.chunks),
+        "faiss_loaded": data.faiss_type, "rows": len(data.chunks),
         "profile_hybrid_query": profile,
     }
     retriever = data = None  # only the assistant keeps the index from here on
@@ -503,10 +504,20 @@ def probe_main(index_dir: Path, queries_path: Path, out_path: Path, add_article:
             report = assistant.ingest([article])
             seconds = time.perf_counter() - t
             embed_s = embedder.seconds_inside - before
+            # The running assistant then follows the commit (reads only the new rows) and finds the article.
+            t = time.perf_counter()
+            followed = assistant.data
+            refresh_s = time.perf_counter() - t
+            probe_text = next(c.text for c in followed.chunks[::-1] if c is not None and c.doc_id == article.stem)
+            t = time.perf_counter()
+            hits = assistant.search(probe_text, 5).hits
+            first_search_s = time.perf_counter() - t
             result["add_article"] = {
                 "seconds": round(seconds, 3), "chunks": report.chunks_added, "load_seconds": round(stats["load_seconds"], 3),
                 "embed_seconds": round(embed_s, 3), "save_seconds": round(stats["save_seconds"], 3),
                 "other_seconds": round(seconds - stats["load_seconds"] - stats["save_seconds"] - embed_s, 3),
+                "reader_refresh_seconds": round(refresh_s, 3), "first_search_after_seconds": round(first_search_s, 3),
+                "found_at_rank_1": bool(hits) and hits[0].chunk.doc_id == article.stem,
                 "article": NEW_ARTICLE.name, "article_chars": len(NEW_ARTICLE.read_text(encoding="utf-8")),
             }
             if len(getattr(assistant.data, "chunks", ())) <= 200_000:

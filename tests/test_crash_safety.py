@@ -240,7 +240,7 @@ def test_cli_ingest_killed_during_the_index_write(seeded_index, corpus):
     snapshot = current(index)
     cmd = [sys.executable, "-m", "assistant.cli", "ingest", str(corpus), "--index", str(index), "--embedder", "hash",
            "--no-progress"]
-    run_and_kill(cmd, index, lambda line: line is None and _tmp_with("vectors.npy")(index),
+    run_and_kill(cmd, index, lambda line: line is None and _tmp_with("vectors.f32")(index),
                  {"ASSISTANT_TEST_SLOW_SAVE": "1.0"})
     assert current(index) == snapshot
     assert list(index.glob(".tmp-snap-*"))  # the half-written snapshot is left behind, never used...

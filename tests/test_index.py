@@ -9,7 +9,7 @@ import pytest
 
 from assistant import Assistant
 from assistant.errors import IndexCorruptError, IndexMismatchError, UnknownDocumentError
-from assistant.store import IndexStore, consistency_problems
+from assistant.store import LOG_FILES, IndexStore, consistency_problems
 
 from conftest import DATA, SEEDS
 
@@ -20,14 +20,44 @@ def test_ingest_creates_versioned_snapshot_with_manifest(hash_assistant, seed_co
     root = hash_assistant.index_dir
     snapshot = (root / "CURRENT").read_text().strip()
     manifest = json.loads((root / snapshot / "manifest.json").read_text())
-    assert manifest["format_version"] == 1
+    assert manifest["format_version"] == 2
     assert manifest["settings"]["embedder_backend"] == "hash"
     assert manifest["settings"]["chunker"]["target_chars"] == 320
     assert set(manifest["documents"]) == set(report.added)
-    for name in ("vectors.npy", "index.faiss", "chunks.jsonl", "documents.jsonl", "bm25_vocab.json"):
-        assert (root / snapshot / name).is_file()
-    # No pickle anywhere: numpy arrays load with allow_pickle=False.
-    np.load(root / snapshot / "vectors.npy", allow_pickle=False)
+    files = {p.name for p in (root / snapshot).iterdir()}
+    assert files == {*LOG_FILES, "dead.i32", "manifest.json"}  # five articles: exact search, no ann.faiss
+    # Raw float32 rows, one per chunk (no header, nothing to unpickle).
+    vectors = np.fromfile(root / snapshot / "vectors.f32", dtype="<f4").reshape(-1, manifest["settings"]["dim"])
+    assert len(vectors) == manifest["counts"]["rows"] == len((root / snapshot / "chunks.jsonl").read_text().splitlines())
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+
+
+def test_a_commit_appends_to_the_logs_and_keeps_the_older_snapshot_intact(hash_assistant, seed_copy, tmp_path):
+    """Adding one file writes only its rows: the new snapshot's logs are the old ones (same inode) plus
+    the new bytes, and the previous snapshot still loads with exactly what it had."""
+    files = sorted(seed_copy.glob("*.txt"))
+    hash_assistant.ingest(files[:4])
+    root = hash_assistant.index_dir
+    first = hash_assistant.store.current_snapshot()
+    before = json.loads((root / first / "manifest.json").read_text())
+    hash_assistant.ingest([files[4]])
+    second = hash_assistant.store.current_snapshot()
+    after = json.loads((root / second / "manifest.json").read_text())
+    assert after["generation"] == before["generation"]
+    for name in LOG_FILES:
+        assert (root / first / name).stat().st_ino == (root / second / name).stat().st_ino
+        assert after["logs"][name] >= before["logs"][name]
+    assert after["counts"]["rows"] > before["counts"]["rows"]
+    old = IndexStore(root)._load_snapshot(first, None)
+    assert len(old.documents) == 4 and len(old.chunks) == before["counts"]["rows"]
+    new = IndexStore(root).load()
+    assert len(new.documents) == 5
+    # A reader that had the first snapshot follows the commit by reading only the new rows.
+    followed = IndexStore(root).refresh(old)
+    assert followed.snapshot == second and followed.parts[0] is old.parts[0]
+    assert [c.chunk_id if c else None for c in followed.chunks] == [c.chunk_id if c else None for c in new.chunks]
+    query = new.vectors_of([len(new.chunks) - 1])[0]
+    assert followed.dense_search(query, 3) == new.dense_search(query, 3)
 
 
 def test_chunk_offsets_point_into_stored_text(hash_assistant, seed_copy):
@@ -100,7 +130,7 @@ def test_format_version_mismatch_names_the_fix(hash_assistant, seed_copy):
 def test_damaged_snapshot_is_reported_not_loaded(hash_assistant, seed_copy):
     hash_assistant.ingest([seed_copy])
     root = hash_assistant.index_dir
-    (root / hash_assistant.store.current_snapshot() / "vectors.npy").write_bytes(b"garbage")
+    (root / hash_assistant.store.current_snapshot() / "vectors.f32").write_bytes(b"garbage")
     with pytest.raises(IndexCorruptError, match="is damaged"):
         Assistant(root, embedder="hash").search("ليبيا")
 
@@ -116,7 +146,7 @@ def test_crash_before_pointer_switch_leaves_previous_snapshot_live(hash_assistan
     def boom(*args, **kwargs):
         raise OSError("disk full (simulated)")
 
-    monkeypatch.setattr(store_module.BM25Index, "save", boom)
+    monkeypatch.setattr(store_module.IndexStore, "_publish", boom)  # after the logs were appended to
     with pytest.raises(OSError, match="simulated"):
         hash_assistant.ingest([seed_copy])
     monkeypatch.undo()
