@@ -768,6 +768,68 @@ def _lines(payload: bytes, what: str) -> list[str]:
     return text.split("\n")[:-1] if text else []
 
 
+class _LogReader:
+    """Reads bytes ``[lo, hi)`` of a log in pieces, and checks their CRC-32 once all are read
+    (``crc0``: the checksum of everything before ``lo``, or None when it is not known)."""
+
+    def __init__(self, path: Path, lo: int, hi: int, crc0: int | None, expected: int) -> None:
+        self.path, self.lo, self.hi, self.crc0, self.expected = path, lo, hi, crc0, expected
+        self.crc = crc0 or 0
+        self.fh = None
+
+    def __enter__(self) -> "_LogReader":
+        self.fh = open(self.path, "rb")
+        self.fh.seek(self.lo)
+        self.left = self.hi - self.lo
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        self.fh.close()
+        if kind is None:
+            if self.left:
+                raise ValueError(f"{self.path.name} was not read to its committed length")
+            if self.crc0 is not None and self.crc != self.expected:
+                raise ValueError(f"{self.path.name} does not match its checksum (changed after it was written?)")
+
+    def _take(self, n: int) -> bytes:
+        payload = self.fh.read(min(n, self.left))
+        if not payload and self.left:
+            raise ValueError(f"{self.path.name} ends before the manifest's length {self.hi}")
+        self.left -= len(payload)
+        self.crc = zlib.crc32(payload, self.crc)
+        return payload
+
+    def read_all(self) -> bytes:
+        parts = []
+        while self.left:
+            parts.append(self._take(self.left))
+        return b"".join(parts)
+
+    def lines(self, block: int = 1 << 24) -> Iterator[str]:
+        """Complete lines, decoded, read ``block`` bytes at a time."""
+        rest = b""
+        while self.left:
+            rest += self._take(block)
+            cut = rest.rfind(b"\n") + 1
+            if cut:
+                yield from rest[:cut].decode("utf-8").split("\n")[:-1]
+                rest = rest[cut:]
+        if rest:
+            raise ValueError(f"{self.path.name} does not end with a complete line")
+
+    def arrays(self, dtype: str, values: int) -> Iterator[np.ndarray]:
+        """Raw little-endian numbers (never a pickle: these files have no header to trust), in blocks."""
+        size = np.dtype(dtype).itemsize
+        if self.left % size:
+            raise ValueError(f"{self.path.name} holds {self.left} bytes, not a whole number of {np.dtype(dtype).name} values")
+        while self.left:
+            yield np.frombuffer(self._take(values * size), dtype=dtype).astype(dtype[1:])
+
+    def array(self, dtype: str) -> np.ndarray:
+        blocks = list(self.arrays(dtype, max(1, self.left // np.dtype(dtype).itemsize)))
+        return blocks[0] if len(blocks) == 1 else np.concatenate(blocks) if blocks else np.zeros(0, dtype=dtype[1:])
+
+
 def _read_faiss(path: Path, dim: int):
     """Read ``ann.faiss`` after checking it is the index type a snapshot holds."""
     with open(path, "rb") as fh:
@@ -969,16 +1031,20 @@ class IndexStore:
         first_row = old.rows if old is not None else 0
         crcs: dict[str, int] = manifest["crc32"]
 
-        def read_log(fname: str, lo: int | None = None) -> bytes:
-            """Bytes ``[lo, committed)`` of a log, checked against the manifest's CRC-32 when they
-            run on from a checked point (the start, or what ``base`` read)."""
+        def checked(fname: str, lo: int | None = None) -> _LogReader:
+            """Bytes ``[lo, committed)`` of a log, checked against the manifest's CRC-32 when they run
+            on from a checked point (the start, or what ``base`` read)."""
             lo = start[fname] if lo is None else lo
-            payload = _read_range(snap / fname, lo, logs[fname])
-            if lo == start[fname]:
-                crc = zlib.crc32(payload, old.crc[fname] if old is not None else 0)
-                if crc != crcs[fname]:
-                    raise ValueError(f"{fname} does not match its checksum (changed after it was written?)")
-            return payload
+            crc0 = (old.crc[fname] if old is not None else 0) if lo == start[fname] else None
+            return _LogReader(snap / fname, lo, logs[fname], crc0, crcs[fname])
+
+        def read_log(fname: str) -> bytes:
+            with checked(fname) as log:
+                return log.read_all()
+
+        def read_array(fname: str, dtype: str) -> np.ndarray:
+            with checked(fname) as log:
+                return log.array(dtype)
 
         dead = _array((snap / DEAD_FILE).read_bytes(), "<i4", DEAD_FILE)
         if len(dead) and (int(dead.min()) < 0 or int(dead.max()) >= rows):
@@ -986,43 +1052,48 @@ class IndexStore:
         dead_set = set(dead.tolist())
 
         documents = dict(base.documents) if base is not None else {}
-        for line in _lines(read_log("documents.jsonl"), "documents.jsonl"):
-            doc = Document.from_dict(json.loads(line))
-            info = table.get(doc.doc_id)
-            if info is not None and info.content_hash == doc.content_hash:
-                documents[doc.doc_id] = doc
+        with checked("documents.jsonl") as log:
+            for line in log.lines():
+                doc = Document.from_dict(json.loads(line))
+                info = table.get(doc.doc_id)
+                if info is not None and info.content_hash == doc.content_hash:
+                    documents[doc.doc_id] = doc
         missing = [d for d in table if d not in documents]
         if missing:
             raise ValueError(f"documents.jsonl holds no line for {missing[0]!r} with the manifest's content hash")
         documents = {d: documents[d] for d in table}
 
         chunks = base.chunks.copy(documents) if base is not None else ChunkRows(documents)
-        lines = _lines(read_log("chunks.jsonl"), "chunks.jsonl")
-        for row, line in enumerate(lines, first_row):
-            if row in dead_set:
-                chunks.append(None)
-                continue
-            if line == "null":
-                raise ValueError(f"chunk row {row} is empty but not listed as removed")
-            d = json.loads(line)
-            chunks.append_row(str(d["chunk_id"]), str(d["doc_id"]), int(d["start"]), int(d["end"]),
-                              d.get("sentences", ()), d.get("page"))
+        with checked("chunks.jsonl") as log:
+            for row, line in enumerate(log.lines(), first_row):
+                if row in dead_set:
+                    chunks.append(None)
+                    continue
+                if line == "null":
+                    raise ValueError(f"chunk row {row} is empty but not listed as removed")
+                d = json.loads(line)
+                chunks.append_row(str(d["chunk_id"]), str(d["doc_id"]), int(d["start"]), int(d["end"]),
+                                  d.get("sentences", ()), d.get("page"))
         if len(chunks) != rows:
             raise ValueError(f"chunks.jsonl holds {len(chunks)} rows, the manifest says {rows}")
         for row in dead.tolist():
             if row < first_row:
                 chunks[row] = None
 
-        def vectors(lo: int) -> np.ndarray:
-            payload = read_log("vectors.f32", lo * dim * 4)
-            return _array(payload, "<f4", "vectors.f32").reshape(-1, dim)
+        def vectors(lo: int):
+            """An exact index over rows ``lo..rows``, filled block by block (one copy in memory)."""
+            index = _flat(np.zeros((0, dim), dtype=np.float32), dim)
+            with checked("vectors.f32", lo * dim * 4) as log:
+                for block in log.arrays("<f4", 8192 * dim):
+                    index.add(block.reshape(-1, dim))
+            return index
 
         if logs["vectors.f32"] != rows * dim * 4:
             raise ValueError(f"vectors.f32 holds {logs['vectors.f32']} bytes for {rows} rows of dimension {dim}")
         if base is not None and old is not None and old.ann_rows == ann_rows:
             parts = list(base.parts)
             if rows > first_row:
-                parts.append(_Part(first_row, _flat(vectors(first_row), dim)))
+                parts.append(_Part(first_row, vectors(first_row)))
         else:
             parts = []
             if ann_rows:
@@ -1030,11 +1101,11 @@ class IndexStore:
                 if ann.ntotal != ann_rows:
                     raise ValueError(f"{ANN_FILE} holds {ann.ntotal} rows, the manifest says {ann_rows}")
                 parts.append(_Part(0, ann))
-            parts.append(_Part(ann_rows, _flat(vectors(ann_rows), dim)))
+            parts.append(_Part(ann_rows, vectors(ann_rows)))
 
-        nnz = _array(read_log("bm25_rownnz.i32"), "<i4", "bm25_rownnz.i32")
-        values = _array(read_log("bm25_data.f32"), "<f4", "bm25_data.f32")
-        ids = _array(read_log("bm25_indices.i32"), "<i4", "bm25_indices.i32")
+        nnz = read_array("bm25_rownnz.i32", "<i4")
+        values = read_array("bm25_data.f32", "<f4")
+        ids = read_array("bm25_indices.i32", "<i4")
         new_terms = _lines(read_log("bm25_vocab.txt"), "bm25_vocab.txt")
         if (old.n_terms if old else 0) + len(new_terms) != n_terms:
             raise ValueError(f"bm25_vocab.txt holds {(old.n_terms if old else 0) + len(new_terms)} terms, the manifest says {n_terms}")
