@@ -973,7 +973,7 @@ class IndexStore:
     def refresh(self, data: IndexData, wanted: IndexSettings | None = None) -> IndexData:
         """The live snapshot, reading only what was committed after ``data``'s snapshot when it is
         the same generation (else a full load). ``data`` itself is never changed."""
-        if data.on_disk is None:
+        if data.on_disk is None or not self.exists():
             return self.open(wanted or data.settings)
         return self._follow(data, wanted)
 

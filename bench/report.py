@@ -458,6 +458,14 @@ def markdown() -> str:
         parts += ["Building the synthetic indexes (bench process):", "",
                   _table(["passages", "IndexData s", "FAISS build s", "IndexStore.save s", "largest files (MiB)"], builds), ""]
 
+    baseline = read_result("scale_baseline")
+    if baseline and scale:
+        from compare_rev import table as baseline_table
+
+        parts += ["### Before and after: the previous index format on the same machine", "",
+                  "`python bench/compare_rev.py REV` runs an earlier commit's own scale probe next to the current results.", "",
+                  baseline_table(baseline, scale), ""]
+
     ann = sorted(((int(n), a) for n, a in ((scale or {}).get("ann") or {}).items()))
     if ann:
         rows = []
