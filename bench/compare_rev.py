@@ -35,7 +35,6 @@ METRICS = [
     ("index load", ("load_seconds",), "s"),
     ("RSS after load", ("rss_after_load_mb",), "MB"),
     ("RSS after queries", ("rss_after_queries_mb",), "MB"),
-    ("peak RSS", ("peak_rss_mb",), "MB"),
     ("add one article", ("add_article", "seconds"), "s"),
     ("index on disk", ("disk_bytes",), "MiB"),
 ]

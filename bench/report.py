@@ -267,8 +267,8 @@ def _targets(devqa, hadith, ingest, scale) -> list[list[str]]:
         if live:
             row(f"ingestion overhead < 10% ({live['passages']:,} passages, live)", f"{100 * live['overhead_vs_raw']:.1f}%",
                 live["overhead_vs_raw"] < TARGET_OVERHEAD,
-                f"ours {live['ingest_passages_per_s']:.1f} vs raw {live['raw_passages_per_s']:.1f} passages/s; "
-                f"outside the embedder: {100 * live['outside_share_of_raw']:.1f}% of raw")
+                f"ours {live['ingest_passages_per_s']:.1f} vs raw {live['raw_passages_per_s']:.1f} passages/s (medians of "
+                f"{live.get('rounds', 1)} interleaved runs); outside the embedder: {100 * live['outside_share_of_raw']:.1f}% of raw")
         if big:
             row(f"ingestion overhead < 10% ({big['passages']:,} passages, cached vectors)", f"{100 * big['overhead_vs_raw']:.1f}%",
                 big["overhead_vs_raw"] < TARGET_OVERHEAD,
@@ -374,23 +374,23 @@ def markdown() -> str:
 
     if ingest and "live" in ingest:
         live = ingest["live"]
-        raw16 = live.get("raw_batch16_passages_per_s")
-        rows = [[f"{live['passages']:,} (live embedding)", _f(live["raw_passages_per_s"]) + (f" (batch 16: {raw16:.1f})" if raw16 else ""),
-                 _f(live["ingest_passages_per_s"]),
-                 f"{100 * live['overhead_vs_raw']:.1f}%" + (f" (vs batch 16: {100 * live['overhead_vs_raw_batch16']:.1f}%)" if raw16 else ""),
-                 f"{live['seconds_outside_embedder']:.1f} s ({100 * live['outside_share_of_raw']:.1f}%)",
-                 f"{live['saves']} / {live['save_seconds']:.1f} s"]]
+        rows = [[f"{live['passages']:,} (live embedding)", _f(live["raw_passages_per_s"]), _f(live["ingest_passages_per_s"]),
+                 f"{100 * live['overhead_vs_raw']:.1f}%" + (f" (CPU time {100 * live['overhead_vs_raw_cpu']:.1f}%)" if "overhead_vs_raw_cpu" in live else ""),
+                 f"{live['seconds_outside_embedder']:.2f} s ({100 * live['outside_share_of_raw']:.1f}%)",
+                 f"{live['saves']} / {live['save_seconds']:.2f} s"]]
         for key, v in sorted(((k, v) for k, v in ingest.items() if k.startswith("cached_")), key=lambda kv: kv[1]["passages"]):
-            rows.append([f"{v['passages']:,} (cached vectors)", _f(live["raw_passages_per_s"]) + " (from the live sample)",
+            rows.append([f"{v['passages']:,} (cached vectors)", _f(live["raw_passages_per_s"]) + " (from the live runs)",
                          _f(v["ingest_passages_per_s_estimated"]) + " (estimated)", f"{100 * v['overhead_vs_raw']:.1f}%",
                          f"{v['overhead_seconds']:.1f} s", f"{v['saves']} / {v['save_seconds']:.1f} s"])
+        runs = live.get("raw_batch16_seconds_runs", [])
         parts += ["### Ingestion throughput", "",
-                  f"Raw embedder on the live sample ({live['passages']:,} passages): "
-                  f"{', '.join(f'{r:.1f} s' for r in live['raw_seconds_runs'])} with its default batch of 32 (run before our ingest)"
-                  + (f"; {', '.join(f'{r:.1f} s' for r in live['raw_batch16_seconds_runs'])} with the batches of 16 that our ingest uses (run after it)" if live.get("raw_batch16_seconds_runs") else "")
-                  + f"; our ingest spent {live['seconds_inside_embedder']:.1f} s inside the embedder and {live['seconds_outside_embedder']:.2f} s outside it"
-                  + f". Load average before/after the part: {ingest.get('load_average_before_after', '?')}.", "",
-                  _table(["passages", "raw embedder (passages/s)", "ours (passages/s)", "overhead vs raw", "time outside the embedder", "commits / save time"], rows), ""]
+                  f"Live: {live.get('rounds', 1)} interleaved rounds of the raw embedder alone on the {live['passages']:,} passages, in the batches "
+                  f"of 16 our ingest hands it ({', '.join(f'{r:.1f} s' for r in runs)}), then our ingest of the same files into a fresh index "
+                  f"({', '.join(f'{r:.1f} s' for r in live.get('ingest_seconds_runs', []))}); medians compared. Our ingest spent "
+                  f"{live['seconds_inside_embedder']:.1f} s inside the embedder and {live['seconds_outside_embedder']:.2f} s outside it (median). "
+                  f"For reference the embedder's own default batch of 32: {live.get('raw_batch32_passages_per_s', '?')} passages/s. "
+                  f"Load average before/after the part: {ingest.get('load_average_before_after', '?')}.", "",
+                  _table(["passages", "raw embedder (passages/s)", "ours (passages/s)", "overhead vs raw", "time outside the embedder", "commits / commit time"], rows), ""]
 
     sizes = _sizes(scale or {})
     if sizes:

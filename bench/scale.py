@@ -17,6 +17,7 @@ import gc
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -99,6 +100,9 @@ def _timed_store(assistant) -> dict:
     return stats
 
 
+LIVE_ROUNDS = 3
+
+
 def ingest_throughput(live_n: int, cached_n: int) -> dict:
     from assistant.core import Assistant
 
@@ -116,49 +120,55 @@ def ingest_throughput(live_n: int, cached_n: int) -> dict:
         return out
 
     result: dict = {}
-    # 1. Live: the embedder alone on the passages, our ingest of the same files, the embedder again.
+    # 1. Live, interleaved: the embedder alone on the passages (in the batches of 16 our ingest hands
+    # it), then our ingest of the same files into a fresh index, ROUNDS times; medians compared. On a
+    # shared 2-core machine a single pair of runs differs by ±25% from load alone (BENCHMARKS.md).
     live_files = take(live_n)
     texts = [t for _, ts in live_files for t in ts]
     raw = live_embedder()
     raw.embed_passages(texts[:8])  # load and warm the model outside the timings
-    runs: list[float] = []       # the embedder's own default call (batch_size=32)
-    runs16: list[float] = []     # the batches our ingest hands it (16)
-
-    def raw_runs(batches) -> None:
-        for batch in batches:
-            out = runs if batch == 32 else runs16
-            t = time.perf_counter()
-            raw.embed_passages(texts, batch_size=batch)
-            out.append(time.perf_counter() - t)
-            log(f"ingest: raw embedder, batch {batch}, {len(texts)} passages: {len(texts) / out[-1]:.1f} passages/s "
-                f"(load average {os.getloadavg()[0]:.2f})")
-
-    raw_runs((32,))  # the embedder's own default call, before our ingest
-    directory = _fresh_index_dir("ingest-live")
-    timed = TimedEmbedder(raw)
-    assistant = Assistant(directory / "index", embedder=timed)
-    store_stats = _timed_store(assistant)
+    runs16: list[float] = []
+    cpu16: list[float] = []
+    ours: list[dict] = []
+    for round_ in range(LIVE_ROUNDS):
+        t, c = time.perf_counter(), time.process_time()
+        raw.embed_passages(texts, batch_size=16)
+        runs16.append(time.perf_counter() - t)
+        cpu16.append(time.process_time() - c)
+        log(f"ingest round {round_ + 1}: raw embedder, batch 16, {len(texts)} passages: {len(texts) / runs16[-1]:.1f} passages/s "
+            f"(load average {os.getloadavg()[0]:.2f})")
+        directory = _fresh_index_dir("ingest-live")
+        timed = TimedEmbedder(raw)
+        assistant = Assistant(directory / "index", embedder=timed)
+        store_stats = _timed_store(assistant)
+        t, c = time.perf_counter(), time.process_time()
+        report = assistant.ingest([p for p, _ in live_files])
+        ingest_s, ingest_cpu = time.perf_counter() - t, time.process_time() - c
+        shutil.rmtree(directory, ignore_errors=True)
+        ours.append({"seconds": ingest_s, "cpu_seconds": ingest_cpu, "inside": timed.seconds_inside, "stats": store_stats,
+                     "passages": report.chunks_added, "documents": len(report.added)})
+        log(f"ingest round {round_ + 1}: ours (live embedding) {report.chunks_added} passages: {report.chunks_added / ingest_s:.1f} passages/s, "
+            f"{ingest_s - timed.seconds_inside:.2f} s of {ingest_s:.1f} s outside the embedder")
     t = time.perf_counter()
-    report = assistant.ingest([p for p, _ in live_files])
-    ingest_s = time.perf_counter() - t
-    shutil.rmtree(directory, ignore_errors=True)
-    log(f"ingest: ours (live embedding) {report.chunks_added} passages: {report.chunks_added / ingest_s:.1f} passages/s, "
-        f"{ingest_s - timed.seconds_inside:.2f} s of {ingest_s:.1f} s outside the embedder")
-    raw_runs((16,))  # the batches our ingest hands it, after
-    raw_s = sum(runs) / len(runs)
-    raw16_s = sum(runs16) / len(runs16)
+    raw.embed_passages(texts, batch_size=32)  # the embedder's own default batch, for reference
+    raw32_s = time.perf_counter() - t
+    med = statistics.median
+    raw_s, ingest_s = med(runs16), med(o["seconds"] for o in ours)
+    outside = med(o["seconds"] - o["inside"] for o in ours)
+    passages = ours[0]["passages"]
     result["live"] = {
-        "passages": report.chunks_added, "documents": len(report.added), "raw_seconds_runs": [round(r, 2) for r in runs],
-        "raw_batch16_seconds_runs": [round(r, 2) for r in runs16],
-        "raw_passages_per_s": round(len(texts) / raw_s, 2), "raw_batch16_passages_per_s": round(len(texts) / raw16_s, 2),
-        "ingest_seconds": round(ingest_s, 2),
-        "ingest_passages_per_s": round(report.chunks_added / ingest_s, 2),
+        "passages": passages, "documents": ours[0]["documents"], "rounds": LIVE_ROUNDS,
+        "raw_batch16_seconds_runs": [round(r, 2) for r in runs16], "raw_batch16_cpu_seconds_runs": [round(r, 2) for r in cpu16],
+        "ingest_seconds_runs": [round(o["seconds"], 2) for o in ours], "ingest_cpu_seconds_runs": [round(o["cpu_seconds"], 2) for o in ours],
+        "raw_seconds_runs": [round(raw32_s, 2)], "raw_passages_per_s": round(len(texts) / raw_s, 2),
+        "raw_batch32_passages_per_s": round(len(texts) / raw32_s, 2),
+        "ingest_seconds": round(ingest_s, 2), "ingest_passages_per_s": round(passages / ingest_s, 2),
         "overhead_vs_raw": round(ingest_s / raw_s - 1, 4),
-        "overhead_vs_raw_batch16": round(ingest_s / raw16_s - 1, 4),
-        "seconds_inside_embedder": round(timed.seconds_inside, 2),
-        "seconds_outside_embedder": round(ingest_s - timed.seconds_inside, 2),
-        "outside_share_of_raw": round((ingest_s - timed.seconds_inside) / raw_s, 4),
-        **{k: round(v, 3) if isinstance(v, float) else v for k, v in store_stats.items()},
+        "overhead_vs_raw_cpu": round(med(o["cpu_seconds"] for o in ours) / med(cpu16) - 1, 4),
+        "seconds_inside_embedder": round(med(o["inside"] for o in ours), 2),
+        "seconds_outside_embedder": round(outside, 2),
+        "outside_share_of_raw": round(outside / raw_s, 4),
+        **{k: round(v, 3) if isinstance(v, float) else v for k, v in ours[-1]["stats"].items()},
     }
     raw_rate = len(texts) / raw_s
     # 2. Cached vectors: our ingest with the embedding cost taken out, at 1k and 10k.
@@ -184,7 +194,7 @@ def ingest_throughput(live_n: int, cached_n: int) -> dict:
         log(f"ingest: ours with cached vectors, {report.chunks_added} passages: {overhead:.1f} s outside the embedder "
             f"= {100 * overhead / raw_est:.1f}% of the raw embedder's {raw_est:.0f} s "
             f"({store_stats['saves']} commits, {store_stats['save_seconds']:.1f} s saving)")
-    result["raw_rate_source"] = f"live embedder (batch 32) on the {len(texts)}-passage sample, mean of {len(runs)} runs"
+    result["raw_rate_source"] = f"live embedder (batch 16) on the {len(texts)}-passage sample, median of {LIVE_ROUNDS} runs"
     return result
 
 
@@ -389,6 +399,18 @@ def _rss_mb() -> float:
     return psutil.Process().memory_info().rss / 2**20
 
 
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory: VmHWM belongs to the address space made by exec.
+    (``getrusage``'s ru_maxrss is not: Linux carries the parent's RSS at fork across exec, so a probe
+    started by the sweep, which holds the 1M-passage index it just wrote, would report that.)"""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
 def _profile(fn, calls: int, top: int = 18) -> list[dict]:
     """Run ``fn`` under cProfile; the functions with the most cumulative time, per call of ``fn``."""
     import cProfile
@@ -408,8 +430,6 @@ def _profile(fn, calls: int, top: int = 18) -> list[dict]:
 
 
 def probe_main(index_dir: Path, queries_path: Path, out_path: Path, add_article: bool) -> None:
-    import resource
-
     rss_start = _rss_mb()
     t = time.perf_counter()
     import faiss  # noqa: F401  (imported before the timed load: a library import, not the index)
@@ -527,7 +547,7 @@ def probe_main(index_dir: Path, queries_path: Path, out_path: Path, add_article:
                 result["add_article"]["profile_second_article"] = _profile(lambda: assistant.ingest([second]), 1)
         finally:
             shutil.rmtree(work, ignore_errors=True)
-    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    result["peak_rss_mb"] = _peak_rss_mb()
     out_path.write_text(json.dumps(result, indent=1), encoding="utf-8")
 
 
