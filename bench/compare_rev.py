@@ -2,6 +2,7 @@
 
     python bench/compare_rev.py 1674f4c                 # the 100k probe of that commit, then the table
     python bench/compare_rev.py 1674f4c --sizes 10000,100000
+    python bench/compare_rev.py 1674f4c --busy          # both commits again, each with one core kept busy
     python bench/compare_rev.py --table                 # print the table from the saved results again
 
 Checks the commit out as a git worktree under bench/cache/ (sharing the vector cache), runs that
@@ -9,6 +10,10 @@ commit's own ``bench/run.py --parts scale`` there, saves its results as
 ``bench/results/scale_baseline.json`` and prints before / after / ratio for each size measured by both
 (the current numbers come from ``bench/results/scale.json``: run ``python bench/run.py --parts scale``
 first). Both runs should be close in time: the machine's load moves latencies (BENCHMARKS.md).
+
+``--busy`` measures what a shared server sees: a second process spins on one of the two cores during
+each run, and both the earlier commit and HEAD are measured that way (``scale_baseline_busy.json``,
+``scale_current_busy.json``).
 """
 
 from __future__ import annotations
@@ -50,8 +55,10 @@ def _get(row: dict, path: tuple[str, ...]):
 
 def table(before: dict, after: dict) -> str:
     rev = before.get("baseline_rev", "?")
+    now = after.get("baseline_rev", "the current tree")
     lines = [f"Commit {rev} (measured {before.get('finished_at', '?')}, load {before.get('load_average_before_after', '?')}) "
-             f"vs the current tree (measured {after.get('finished_at', '?')}, load {after.get('load_average_before_after', '?')}):", "",
+             f"vs {now} (measured {after.get('finished_at', '?')}, load {after.get('load_average_before_after', '?')})"
+             + (", each with a second process spinning on one of the two cores" if before.get("busy_core") else "") + ":", "",
              "| passages | metric | before | after | after / before |", "|---|---|---:|---:|---:|"]
     for size in sorted(set(before.get("sizes", {})) & set(after.get("sizes", {})), key=int):
         b_row, a_row = before["sizes"][size], after["sizes"][size]
@@ -66,7 +73,7 @@ def table(before: dict, after: dict) -> str:
     return "\n".join(lines)
 
 
-def run(rev: str, sizes: str) -> Path:
+def run(rev: str, sizes: str, busy: bool = False, name: str = BASELINE) -> Path:
     sha = subprocess.run(["git", "rev-parse", "--short", rev], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
     tree = CACHE / f"rev-{sha}"
     if not tree.exists():
@@ -74,15 +81,22 @@ def run(rev: str, sizes: str) -> Path:
     cache = tree / "bench" / "cache"
     if not cache.exists():
         cache.symlink_to(CACHE.resolve(), target_is_directory=True)
-    log(f"baseline {sha}: running its scale part for {sizes} in {tree}")
+    log(f"{sha}: running its scale part for {sizes} in {tree}" + (" with one core kept busy" if busy else ""))
     started = time.perf_counter()
-    subprocess.run([sys.executable, "bench/run.py", "--parts", "scale", "--sizes", sizes, "--no-report"], cwd=tree, check=True)
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
+    try:
+        subprocess.run([sys.executable, "bench/run.py", "--parts", "scale", "--sizes", sizes, "--no-report"], cwd=tree, check=True)
+    finally:
+        if spinner is not None:
+            spinner.kill()
+            spinner.wait()
     result = json.loads((tree / "bench" / "results" / "scale.json").read_text(encoding="utf-8"))
     result["baseline_rev"] = sha
+    result["busy_core"] = busy
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"{BASELINE}.json"
+    out = RESULTS / f"{name}.json"
     out.write_text(json.dumps(result, indent=1), encoding="utf-8")
-    log(f"baseline {sha}: done in {time.perf_counter() - started:.0f} s -> {out.relative_to(ROOT)}")
+    log(f"{sha}: done in {time.perf_counter() - started:.0f} s -> {out.relative_to(ROOT)}")
     subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, capture_output=True)
     shutil.rmtree(tree, ignore_errors=True)
     return out
@@ -92,13 +106,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("rev", nargs="?", help="the commit to measure (e.g. 1674f4c)")
     parser.add_argument("--sizes", default="100000", help="comma-separated sizes (default 100000)")
+    parser.add_argument("--busy", action="store_true", help="keep one core busy; measure REV and HEAD that way")
     parser.add_argument("--table", action="store_true", help="only print the table from the saved results")
     args = parser.parse_args(argv)
     if not args.table:
         if not args.rev:
             parser.error("give the commit to measure, or --table")
-        run(args.rev, args.sizes)
-    before, after = read_result(BASELINE), read_result("scale")
+        if args.busy:
+            run(args.rev, args.sizes, busy=True, name=f"{BASELINE}_busy")
+            run("HEAD", args.sizes, busy=True, name="scale_current_busy")
+        else:
+            run(args.rev, args.sizes)
+    if args.busy:
+        before, after = read_result(f"{BASELINE}_busy"), read_result("scale_current_busy")
+    else:
+        before, after = read_result(BASELINE), read_result("scale")
     if not before or not after:
         print("need bench/results/scale_baseline.json and bench/results/scale.json", file=sys.stderr)
         return 2

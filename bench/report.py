@@ -465,6 +465,10 @@ def markdown() -> str:
         parts += ["### Before and after: the previous index format on the same machine", "",
                   "`python bench/compare_rev.py REV` runs an earlier commit's own scale probe next to the current results.", "",
                   baseline_table(baseline, scale), ""]
+        busy_before, busy_after = read_result("scale_baseline_busy"), read_result("scale_current_busy")
+        if busy_before and busy_after:
+            parts += ["The same with one core kept busy (`python bench/compare_rev.py REV --busy`: what a shared server sees "
+                      "while another request or an ingest runs):", "", baseline_table(busy_before, busy_after), ""]
 
     ann = sorted(((int(n), a) for n, a in ((scale or {}).get("ann") or {}).items()))
     if ann:
