@@ -71,8 +71,10 @@ def recommend_threshold(scale: dict) -> dict | None:
     out["hnsw_recall@10"] = recalls
     chosen = out.get("latency_1_thread") or out.get("latency_2_threads")
     if chosen:
+        # At or below the crossing, so that exact search stays within the budget: the largest multiple of
+        # the crossing's leading power of ten (55,979 -> 50,000).
         magnitude = 10 ** int(math.log10(chosen))
-        out["recommended"] = int(max(1, round(chosen / magnitude)) * magnitude)
+        out["recommended"] = int(max(1, math.floor(chosen / magnitude)) * magnitude)
     return out
 
 
@@ -144,7 +146,7 @@ def plots(scale: dict | None, hadith: dict | None) -> list[str]:
         fig, ax = plt.subplots(figsize=(7.5, 4.8))
         ax.plot(xs, [r["load_seconds"] for _, r in sizes], "o-", label="index load (fresh process)")
         ax.plot(xs, [r["add_article"]["seconds"] for _, r in sizes if "add_article" in r], "s-", label="add one article (total)")
-        ax.plot(xs, [r["add_article"]["save_seconds"] for _, r in sizes if "add_article" in r], "s:", label="  of which: save snapshot")
+        ax.plot(xs, [r["add_article"]["save_seconds"] for _, r in sizes if "add_article" in r], "s:", label="  of which: commit (append to the logs)")
         ax.plot(xs, [r["add_article"]["embed_seconds"] for _, r in sizes if "add_article" in r], "s-.", label="  of which: embedding the article")
         refresh = [(n, r["add_article"]["reader_refresh_seconds"]) for n, r in sizes if "reader_refresh_seconds" in r.get("add_article", {})]
         if refresh:
@@ -504,7 +506,8 @@ def markdown() -> str:
                       f"while HNSW (efSearch=256) keeps recall@10 ≥ 0.95. Exact search reaches it at ≈{_f(rec.get('latency_2_threads'))} vectors with FAISS's "
                       f"default 2 OpenMP threads and ≈{_f(rec.get('latency_1_thread'))} with 1 thread; HNSW recall@10 by size: "
                       + ", ".join(f"{_size_label(n)} {v:.3f}" for n, v in sorted(rec["hnsw_recall@10"].items()))
-                      + (f". **Recommended HNSW_THRESHOLD ≈ {rec['recommended']:,}** (with single-threaded search, see the notes)." if rec.get("recommended") else "."), ""]
+                      + (f". **Recommended HNSW_THRESHOLD: {rec['recommended']:,}** (the largest round number at or below the one-thread crossing, "
+                         f"since queries search on one thread); the product's default during this run: {scale.get('hnsw_threshold', '?'):,}." if rec.get("recommended") else "."), ""]
 
     images = [p for p in ("latency_vs_size.png", "memory_vs_size.png", "load_add_vs_size.png", "index_type.png", "hadith_recall.png") if (PLOTS / p).is_file()]
     if images:
