@@ -88,6 +88,15 @@ class IndexStoreLike(Protocol):
     def save(self, data: Any) -> Any: ...
 
 
+def follow(store: IndexStoreLike, data: ChunkBackend | None, settings: Any) -> ChunkBackend:
+    """The store's live index: ``data`` brought up to date where the store can (a folder index reads
+    only the rows committed since ``data`` was loaded), else opened anew."""
+    refresh = getattr(store, "refresh", None)
+    if data is not None and refresh is not None:
+        return refresh(data, settings)
+    return store.open(settings)
+
+
 def open_store(location: str | os.PathLike[str]) -> IndexStoreLike:
     """The store for an index location: a folder (FAISS), ``*.db`` (Milvus Lite) or ``milvus://...``."""
     text = re.sub(r"^(milvus|milvuss|https?|tcp):/(?!/)", r"\1://", str(location))  # pathlib.Path ate a slash

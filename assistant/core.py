@@ -28,7 +28,7 @@ from .normalize import NORMALIZER_VERSION, clean_for_embedding, detect_language,
 from .records import Answer, Chunk, Citation, Document, Hit
 from .retrieval import HybridRetriever, SearchResult
 from .segment import CHUNKER_VERSION, chunk_document
-from .backend import ChunkBackend, open_store
+from .backend import ChunkBackend, follow, open_store
 from .store import IndexSettings, IndexStore
 from .templates import render
 
@@ -164,12 +164,7 @@ class Assistant:
         with self._lock:
             version = self.store.version()
             if self._data is None or version != self._data_version:
-                refresh = getattr(self.store, "refresh", None)
-                if self._data is not None and refresh is not None:
-                    # Only what was committed since is read (a folder index's logs are append-only).
-                    self._data = refresh(self._data, self.settings())
-                else:
-                    self._data = self.store.open(self.settings())
+                self._data = follow(self.store, self._data, self.settings())
                 self._data_version = version
             return self._data
 

@@ -33,7 +33,7 @@ from langchain_core.documents import Document as LCDocument
 from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
 
-from .backend import ChunkBackend, open_store
+from .backend import ChunkBackend, follow, open_store
 from .embeddings import LangChainEmbeddings
 from .normalize import NORMALIZER_VERSION, tokenize
 from .records import Chunk, Document
@@ -118,11 +118,7 @@ class AssistantVectorStore(VectorStore):
         with self._lock:
             version = self.store.version()
             if self._data is None or version != self._version:
-                refresh = getattr(self.store, "refresh", None)
-                if self._data is not None and refresh is not None:
-                    self._data = refresh(self._data, self.settings())
-                else:
-                    self._data = self.store.open(self.settings())
+                self._data = follow(self.store, self._data, self.settings())
                 self._version = version
             return self._data
 
