@@ -6,7 +6,6 @@ Nothing here is imported by the product; the benchmark only calls the product's 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os

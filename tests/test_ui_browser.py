@@ -9,7 +9,6 @@ and checks that markup inside a document is shown as text. Screenshots go to ``a
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
 import pytest
