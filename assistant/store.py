@@ -583,7 +583,6 @@ class IndexWriter:
         self.pending_chunks: list[Chunk] = []
         self.pending_vectors: list[np.ndarray] = []
         self.pending_terms: list[list[str]] = []
-        self.changed = False
 
     @property
     def n_rows(self) -> int:
@@ -600,33 +599,35 @@ class IndexWriter:
         """Add (or replace) documents; each document's chunks must be consecutive in ``chunks``."""
         if len(chunks) != len(vectors) or len(chunks) != len(terms):
             raise ValueError(f"{len(chunks)} chunks, {len(vectors)} vectors and {len(terms)} term lists")
-        first = {}
+        first: dict[str, int] = {}
+        last: dict[str, int] = {}
         counts: dict[str, int] = {}
         for i, chunk in enumerate(chunks):
-            first.setdefault(chunk.doc_id, self.n_rows + i)
+            first.setdefault(chunk.doc_id, i)
+            last[chunk.doc_id] = i
             counts[chunk.doc_id] = counts.get(chunk.doc_id, 0) + 1
-        for doc in docs:
+        for doc in docs:  # check everything before changing anything
             if doc.doc_id not in counts:
                 raise ValueError(f"document {doc.doc_id!r} has no chunks")
-            if any(c.doc_id == doc.doc_id for c in chunks[first[doc.doc_id] - self.n_rows + counts[doc.doc_id]:]):
+            if last[doc.doc_id] - first[doc.doc_id] + 1 != counts[doc.doc_id]:
                 raise ValueError(f"the chunks of {doc.doc_id!r} are not consecutive")
-            self.remove_document(doc.doc_id)
-            self.table[doc.doc_id] = DocInfo(doc.doc_id, doc.content_hash, doc.source, first[doc.doc_id], counts[doc.doc_id])
         unknown = set(counts) - {d.doc_id for d in docs}
         if unknown:
             raise ValueError(f"chunks of documents not given: {sorted(unknown)[:3]}")
+        start = self.n_rows
+        for doc in docs:
+            self.remove_document(doc.doc_id)
+            self.table[doc.doc_id] = DocInfo(doc.doc_id, doc.content_hash, doc.source, start + first[doc.doc_id], counts[doc.doc_id])
         self.pending_docs.extend(docs)
         self.pending_chunks.extend(chunks)
         self.pending_vectors.append(np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.settings.dim))
         self.pending_terms.extend(terms)
-        self.changed = True
 
     def remove_document(self, doc_id: str) -> int:
         info = self.table.pop(doc_id, None)
         if info is None:
             return 0
         self.dead.update(range(info.first_row, info.first_row + info.n_rows))
-        self.changed = True
         return info.n_rows
 
 

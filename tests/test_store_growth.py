@@ -129,3 +129,25 @@ def test_replacing_a_changed_file_appends_and_hides_the_old_rows(tmp_path, seed_
     hits = assistant.search("مطار معيتيقة الدولي", k=3).hits
     assert hits[0].chunk.doc_id == path.stem and "معيتيقة" in hits[0].chunk.text
     assert len([d for d in assistant.documents() if d["doc_id"] == path.stem]) == 1
+
+
+def test_a_writer_refuses_rows_it_could_not_find_again(tmp_path):
+    """The manifest records each document as one run of rows: interleaved chunks, chunks of a document
+    not given, or a document without chunks are refused before anything is written."""
+    from assistant.records import Chunk, Document
+    from assistant.store import IndexSettings, IndexWriter
+
+    settings = IndexSettings("hash", "hash", 4, "", "", {}, "4")
+    docs = [Document(d, d, f"{d}.txt", "نص أول. نص ثان.", f"h{d}") for d in ("a", "b")]
+    chunk = lambda d, n, s, e: Chunk(f"{d}#{n}", d, s, e, docs[0].text[s:e])  # noqa: E731
+    vectors, terms = np.eye(3, 4, dtype=np.float32), [["x"]] * 3
+    writer = IndexWriter(settings, None, None)
+    with pytest.raises(ValueError, match="not consecutive"):
+        writer.add_documents(docs, [chunk("a", 0, 0, 7), chunk("b", 0, 0, 7), chunk("a", 1, 8, 15)], vectors, terms)
+    with pytest.raises(ValueError, match="chunks of documents not given"):
+        writer.add_documents(docs[:1], [chunk("a", 0, 0, 7), chunk("a", 1, 8, 15), chunk("b", 0, 0, 7)], vectors, terms)
+    with pytest.raises(ValueError, match="has no chunks"):
+        writer.add_documents(docs, [chunk("a", 0, 0, 7)] * 3, vectors, terms)
+    assert writer.pending_chunks == [] and writer.table == {}
+    writer.add_documents(docs, [chunk("a", 0, 0, 7), chunk("a", 1, 8, 15), chunk("b", 0, 0, 7)], vectors, terms)
+    assert [(d.first_row, d.n_rows) for d in writer.table.values()] == [(0, 2), (2, 1)]
