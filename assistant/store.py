@@ -39,8 +39,8 @@ across appends, so a reader following commits checks only the new bytes; the vec
 HNSW graph are not re-read), arrays are read as raw little-endian numbers (nothing is ever unpickled),
 ``ann.faiss`` must be an HNSW FAISS index, and chunks, vectors, BM25 rows, documents and the manifest
 must agree (``consistency_problems``). A snapshot that fails any check raises ``IndexCorruptError``
-naming the problem. Snapshots of format 1 (one file per part, before the logs) are refused with the
-rebuild command.
+naming the problem. Snapshots of format 1 (one file per part, before the logs) are still read; the
+first commit rewrites them as logs (``IndexStore.writer``).
 
 Test hook: ``ASSISTANT_TEST_SLOW_SAVE=SECONDS`` makes ``save`` sleep after each step (logs appended,
 snapshot folder renamed, new pointer written), so the crash tests can kill a writer mid-save.
@@ -51,6 +51,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import re
 import shutil
@@ -69,7 +70,11 @@ from .bm25 import BM25Index, encode_rows
 from .errors import IndexCorruptError, IndexLockedError, IndexMismatchError
 from .records import Chunk, Document
 
+log = logging.getLogger("assistant")
+
 FORMAT_VERSION = 2
+# Format 1 (one file per part, rewritten by every commit) is still read; the first commit upgrades it.
+READABLE_FORMATS = (1, 2)
 # Exact search of N vectors costs ~0.11 ms per 1,000 on one core; HNSW32 answers in < 1 ms with
 # recall@10 ≈ 0.98 at efSearch 256. The switch-over is where exact search reaches 5 ms, a quarter of
 # the 20 ms retrieval budget: ≈ 50k vectors (BENCHMARKS.md, "Index type").
@@ -892,6 +897,11 @@ class IndexStore:
             return IndexWriter(settings, None, None, opened_on=name)
         manifest = self.read_manifest(name)
         self.check_settings(manifest, settings)
+        if manifest.get("format_version") == 1:
+            # Upgrade once: everything rewritten as logs, then appended to like any other index.
+            log.info("upgrading the index in %s from format 1 to %s", self.root, FORMAT_VERSION)
+            name = self._save_full(self._load_v1(self.root / name, manifest))
+            manifest = self.read_manifest(name)
         try:
             dead = _array((self.root / name / DEAD_FILE).read_bytes(), "<i4", DEAD_FILE)
             return IndexWriter(IndexSettings(**manifest["settings"]), name, manifest, dead.tolist())
@@ -943,10 +953,10 @@ class IndexStore:
 
     def check_settings(self, manifest: dict[str, Any], wanted: IndexSettings) -> None:
         """Raise ``IndexMismatchError`` naming the fix when the snapshot was built differently."""
-        if manifest.get("format_version") != FORMAT_VERSION:
+        if manifest.get("format_version") not in READABLE_FORMATS:
             raise IndexMismatchError(
                 f"The index in {self.root} has format version {manifest.get('format_version')!r}; this version of the "
-                f"assistant reads format {FORMAT_VERSION}. Rebuild it: assistant ingest --index {self.root} --rebuild PATH..."
+                f"assistant reads formats {', '.join(map(str, READABLE_FORMATS))}. Rebuild it: assistant ingest --index {self.root} --rebuild PATH..."
             )
         have = manifest.get("settings", {})
         for key in ("embedder_backend", "embedder_model", "dim", "query_prompt", "passage_prompt"):
@@ -999,6 +1009,8 @@ class IndexStore:
         if wanted is not None:
             self.check_settings(manifest, wanted)
         snap = self.root / name
+        if manifest.get("format_version") == 1:
+            return self._load_v1(snap, manifest)
         problems = _file_problems(snap, manifest)
         if problems:
             raise IndexCorruptError(
@@ -1014,6 +1026,42 @@ class IndexStore:
                 f"Rebuild it: assistant ingest --index {self.root} --rebuild PATH..."
             ) from exc
         problems = consistency_problems(data, manifest, table)
+        if problems:
+            raise IndexCorruptError(f"The index snapshot {snap} is inconsistent: {'; '.join(problems)}")
+        return data
+
+    def _load_v1(self, snap: Path, manifest: dict[str, Any]) -> IndexData:
+        """A format-1 snapshot: documents.jsonl, chunks.jsonl (with text; null for removed rows),
+        vectors.npy, BM25 .npy arrays and vocabulary (index.faiss is rebuilt from the vectors)."""
+        try:
+            for fname, size in (manifest.get("files") or {}).items():
+                actual = (snap / _check_name(fname)).stat().st_size
+                if actual != size:
+                    raise ValueError(f"{fname} has {actual} bytes, the manifest says {size} (truncated or replaced?)")
+            settings = IndexSettings(**manifest["settings"])
+            documents: dict[str, Document] = {}
+            for line in (snap / "documents.jsonl").read_text(encoding="utf-8").splitlines():
+                doc = Document.from_dict(json.loads(line))
+                documents[doc.doc_id] = doc
+            rows = [json.loads(line) for line in (snap / "chunks.jsonl").read_text(encoding="utf-8").splitlines()]
+            chunks = [None if row is None else Chunk.from_dict(row) for row in rows]
+            vectors = np.load(snap / "vectors.npy", allow_pickle=False)  # never pickle: refuses object arrays
+            if vectors.dtype != np.float32 or vectors.ndim != 2 or len(vectors) != len(chunks):
+                raise ValueError(f"vectors.npy holds {vectors.dtype} {vectors.shape} for {len(chunks)} chunk rows")
+            arrays = [np.load(snap / f"bm25_{part}.npy", allow_pickle=False) for part in ("data", "indices", "indptr")]
+            terms = json.loads((snap / "bm25_vocab.json").read_text(encoding="utf-8"))
+            bm25 = BM25Index.from_arrays(terms, arrays[0].astype(np.float32), arrays[1].astype(np.int32), np.diff(arrays[2]))
+            data = IndexData(settings, documents, chunks, vectors, bm25, snapshot=snap.name)
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError, UnicodeDecodeError) as exc:
+            raise IndexCorruptError(
+                f"The index snapshot {snap} is damaged ({exc.__class__.__name__}: {exc}). "
+                f"Rebuild it: assistant ingest --index {self.root} --rebuild PATH..."
+            ) from exc
+        bm25.set_live(data.live)
+        problems = consistency_problems(data)
+        listed = manifest.get("documents")
+        if not isinstance(listed, dict) or set(listed) != set(documents):
+            problems.append("manifest document list differs from documents.jsonl")
         if problems:
             raise IndexCorruptError(f"The index snapshot {snap} is inconsistent: {'; '.join(problems)}")
         return data

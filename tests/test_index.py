@@ -220,3 +220,46 @@ def test_two_writers_serialize(hash_assistant, seed_copy):
         with pytest.raises(IndexLockedError, match="Another process is writing"):
             with IndexStore(hash_assistant.index_dir).lock(wait_seconds=0.2):
                 pass
+
+
+def write_format_1(data, root):
+    """The index as the previous version wrote it (format 1: one file per part)."""
+    import faiss
+
+    name = "snap-20260101T000000-0123abcd"
+    snap = root / name
+    snap.mkdir(parents=True)
+    (snap / "documents.jsonl").write_text("".join(json.dumps(d.to_dict(), ensure_ascii=False) + "\n" for d in data.documents.values()), encoding="utf-8")
+    (snap / "chunks.jsonl").write_text("".join(json.dumps(c.to_dict(), ensure_ascii=False) + "\n" for c in data.chunks), encoding="utf-8")
+    np.save(snap / "vectors.npy", data.vectors)
+    flat = faiss.IndexFlatIP(data.settings.dim)
+    flat.add(data.vectors)
+    faiss.write_index(flat, str(snap / "index.faiss"))
+    m = data.bm25.matrix
+    for part, values in (("data", m.data), ("indices", m.indices), ("indptr", m.indptr)):
+        np.save(snap / f"bm25_{part}.npy", values)
+    (snap / "bm25_vocab.json").write_text(json.dumps(data.bm25.terms, ensure_ascii=False), encoding="utf-8")
+    files = {p.name: p.stat().st_size for p in snap.iterdir()}
+    manifest = {"format_version": 1, "settings": data.settings.to_dict(), "files": files,
+                "counts": {"documents": len(data.documents), "rows": len(data.chunks), "live_chunks": data.n_live},
+                "documents": {d.doc_id: d.content_hash for d in data.documents.values()}}
+    (snap / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    (root / "CURRENT").write_text(name)
+
+
+def test_an_index_of_the_previous_format_is_read_then_upgraded_by_the_first_commit(hash_assistant, seed_copy, tmp_path):
+    files = sorted(seed_copy.glob("*.txt"))
+    hash_assistant.ingest(files[:4])
+    old_root = tmp_path / "v1"
+    write_format_1(hash_assistant.data, old_root)
+    before = Assistant(old_root, embedder="hash")
+    assert len(before.documents()) == 4
+    question = "لافروف السفارة الروسية"
+    assert before.search(question).hits[0].chunk.doc_id == hash_assistant.search(question).hits[0].chunk.doc_id
+    report = before.ingest([files[4]])  # the first commit rewrites the index as logs, then appends
+    assert report.added == [files[4].stem]
+    manifest = json.loads((old_root / before.store.current_snapshot() / "manifest.json").read_text())
+    assert manifest["format_version"] == 2 and manifest["counts"]["documents"] == 5
+    after = Assistant(old_root, embedder="hash")
+    assert sorted(d["doc_id"] for d in after.documents()) == sorted(p.stem for p in files)
+    assert consistency_problems(after.data) == []
