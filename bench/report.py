@@ -79,6 +79,25 @@ def recommend_threshold(scale: dict) -> dict | None:
 
 
 # -- plots ------------------------------------------------------------------------------------------
+def _finish_size_plot(plt, fig, ax, xs: list[int], target: tuple[float, str], ylabel: str, title: str, name: str) -> Path:
+    """A log-log plot against corpus size: its target line, labels, legend; saved under bench/plots/."""
+    value, label = target
+    ax.axhline(value, color="grey", lw=0.8, ls="--")
+    ax.text(xs[0], value * 1.08, label, fontsize=7, color="grey")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("passages in the index")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = PLOTS / name
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def plots(scale: dict | None, hadith: dict | None) -> list[str]:
     import matplotlib
 
@@ -106,42 +125,17 @@ def plots(scale: dict | None, hadith: dict | None) -> list[str]:
                     label="retrieval p50, OMP_NUM_THREADS=1")
             ax.plot([n for n, _ in one], [lat["ask"]["p50_ms"] for _, lat in one], "v-", color="grey", alpha=0.7,
                     label="ask p50, OMP_NUM_THREADS=1")
-        ax.axhline(TARGET_RETRIEVAL_MS, color="grey", lw=0.8, ls="--")
-        ax.text(xs[0], TARGET_RETRIEVAL_MS * 1.08, "retrieval target 20 ms @100k", fontsize=7, color="grey")
         ax.axhline(TARGET_ASK_MS, color="grey", lw=0.8, ls="-.")
         ax.text(xs[0], TARGET_ASK_MS * 1.08, "ask target 150 ms", fontsize=7, color="grey")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("passages in the index")
-        ax.set_ylabel("milliseconds per query")
-        ax.set_title("Latency against corpus size (2 cores)")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        path = PLOTS / "latency_vs_size.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        written.append(path)
+        written.append(_finish_size_plot(plt, fig, ax, xs, (TARGET_RETRIEVAL_MS, "retrieval target 20 ms @100k"),
+                                         "milliseconds per query", "Latency against corpus size (2 cores)", "latency_vs_size.png"))
 
         fig, ax = plt.subplots(figsize=(7.5, 4.8))
         ax.plot(xs, [r["rss_after_load_mb"] for _, r in sizes], "o-", label="RSS after loading the index (fresh process)")
         ax.plot(xs, [r["rss_after_queries_mb"] for _, r in sizes], "s-", label="RSS after queries (+ model, BM25 caches)")
         ax.plot(xs, [r["peak_rss_mb"] for _, r in sizes], "^:", label="peak RSS (incl. adding one article)")
         ax.plot(xs, [r["disk_bytes"] / 2**20 for _, r in sizes], "d--", label="index size on disk (MiB)")
-        ax.axhline(TARGET_RSS_MB, color="grey", lw=0.8, ls="--")
-        ax.text(xs[0], TARGET_RSS_MB * 1.08, "RSS target 500 MB @100k", fontsize=7, color="grey")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("passages in the index")
-        ax.set_ylabel("MB")
-        ax.set_title("Memory and disk against corpus size")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        path = PLOTS / "memory_vs_size.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        written.append(path)
+        written.append(_finish_size_plot(plt, fig, ax, xs, (TARGET_RSS_MB, "RSS target 500 MB @100k"), "MB", "Memory and disk against corpus size", "memory_vs_size.png"))
 
         fig, ax = plt.subplots(figsize=(7.5, 4.8))
         ax.plot(xs, [r["load_seconds"] for _, r in sizes], "o-", label="index load (fresh process)")
@@ -151,20 +145,7 @@ def plots(scale: dict | None, hadith: dict | None) -> list[str]:
         refresh = [(n, r["add_article"]["reader_refresh_seconds"]) for n, r in sizes if "reader_refresh_seconds" in r.get("add_article", {})]
         if refresh:
             ax.plot([n for n, _ in refresh], [v for _, v in refresh], "d--", label="then: the running app reads the new rows")
-        ax.axhline(TARGET_LOAD_S, color="grey", lw=0.8, ls="--")
-        ax.text(xs[0], TARGET_LOAD_S * 1.08, "targets: load < 2 s, add < 2 s @100k", fontsize=7, color="grey")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("passages in the index")
-        ax.set_ylabel("seconds")
-        ax.set_title("Index load and incremental add against corpus size")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        path = PLOTS / "load_add_vs_size.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        written.append(path)
+        written.append(_finish_size_plot(plt, fig, ax, xs, (TARGET_LOAD_S, "targets: load < 2 s, add < 2 s @100k"), "seconds", "Index load and incremental add against corpus size", "load_add_vs_size.png"))
 
     ann = sorted(((int(n), a) for n, a in ((scale or {}).get("ann") or {}).items()))
     if ann:
