@@ -392,7 +392,8 @@ class Assistant:
             start, end = hit.best_start, hit.best_end
             quote = hit.best_text
             doc_page = hit.chunk.page
-            citations.append(Citation(marker, hit.chunk.doc_id, hit.title, hit.source, hit.chunk.chunk_id, doc_page, start, end, quote))
+            citations.append(Citation(marker, hit.chunk.doc_id, hit.title, hit.source, hit.chunk.chunk_id, doc_page, start, end, quote,
+                                      published=hit.published, ocr=hit.ocr))
             lines.append(render("extractive", language, "quote", text=quote, marker=marker))
             if language == "en":
                 terms = gloss_terms(quote, result.plan.names)

@@ -34,7 +34,11 @@ class Document:
         content_hash: sha256 of the file's bytes; unchanged files are not re-indexed.
         pages: For PDFs, the ``(start, end)`` offsets of each page in ``text`` (page n is ``pages[n-1]``).
         added_at: ISO-8601 time of ingestion.
-        kind: ``txt``, ``md``, ``html`` or ``pdf``.
+        kind: ``txt``, ``md``, ``html``, ``pdf`` (and the kinds later loaders add: ``docx``, ``web``).
+        published: ISO-8601 date (``YYYY-MM-DD``) the document was published, when it says; else "".
+        author: The author or byline, when the source names one; else "".
+        site: The publishing site or outlet (a web page's host or site name), when known; else "".
+        ocr_pages: 1-based numbers of the pages whose text came from OCR (scanned PDFs).
     """
 
     doc_id: str
@@ -45,6 +49,10 @@ class Document:
     pages: tuple[tuple[int, int], ...] = ()
     added_at: str = ""
     kind: str = "txt"
+    published: str = ""
+    author: str = ""
+    site: str = ""
+    ocr_pages: tuple[int, ...] = ()
 
     def page_at(self, offset: int) -> int | None:
         """Return the 1-based page holding ``offset``, or None for documents without pages."""
@@ -62,6 +70,7 @@ class Document:
     def from_dict(cls, data: dict[str, Any]) -> "Document":
         data = dict(data)
         data["pages"] = tuple(tuple(p) for p in data.get("pages", ()))
+        data["ocr_pages"] = tuple(data.get("ocr_pages", ()))
         return _from_dict(cls, data)
 
 
@@ -113,6 +122,8 @@ class Hit:
         lexical_score: BM25 score, if the lexical retriever saw it.
         best_start: Document offset of the best-matching sentence span inside the chunk.
         best_end: End of that span.
+        published: The document's publication date ("" when unknown).
+        ocr: True when the chunk's page text came from OCR.
     """
 
     chunk: Chunk
@@ -124,6 +135,8 @@ class Hit:
     lexical_score: float | None = None
     best_start: int = 0
     best_end: int = 0
+    published: str = ""
+    ocr: bool = False
 
     @property
     def best_text(self) -> str:
@@ -145,7 +158,11 @@ class Hit:
 
 @dataclass(frozen=True)
 class Citation:
-    """A numbered citation: ``[marker]`` in the answer points at ``quote`` in a document."""
+    """A numbered citation: ``[marker]`` in the answer points at ``quote`` in a document.
+
+    ``published`` is the document's publication date ("" when unknown); ``ocr`` is True when the
+    quoted page's text came from OCR.
+    """
 
     marker: int
     doc_id: str
@@ -156,6 +173,8 @@ class Citation:
     start: int
     end: int
     quote: str
+    published: str = ""
+    ocr: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -173,13 +192,17 @@ class Answer:
         question: The question as asked.
         language: ``"en"`` or ``"ar"``: the language of the question and of the answer.
         text: The answer, with ``[n]`` markers.
-        abstained: True when the corpus does not answer the question.
+        abstained: True when the corpus does not answer the question (``outcome == "abstain"``).
         citations: The citations whose markers appear in ``text``.
         passages: Every retrieved passage, cited or not, best first.
         mode: ``"extractive"`` or ``"llm"``.
         notice: A note for the user (e.g. why the answer fell back to extractive), or None.
         retrieval_query: The query actually used for retrieval (differs for follow-ups).
         translations: Machine translations of cited passages keyed by marker, when a model made them.
+        outcome: ``"answer"`` (evidence found), ``"partial"`` (evidence for part of the question; see
+            ``missing``) or ``"abstain"`` (the sources do not answer).
+        missing: For a partial answer, what the question asked that the cited sources do not give
+            (a name, a number, "date", ...).
     """
 
     question: str
@@ -192,6 +215,12 @@ class Answer:
     notice: str | None = None
     retrieval_query: str = ""
     translations: dict[int, str] = field(default_factory=dict)
+    outcome: str = ""
+    missing: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.outcome:
+            object.__setattr__(self, "outcome", "abstain" if self.abstained else "answer")
 
     def to_dict(self) -> dict[str, Any]:
         """The ``--json`` schema of ``assistant ask``."""
@@ -200,6 +229,8 @@ class Answer:
             "language": self.language,
             "answer": self.text,
             "abstained": self.abstained,
+            "outcome": self.outcome,
+            "missing": list(self.missing),
             "mode": self.mode,
             "notice": self.notice,
             "retrieval_query": self.retrieval_query,

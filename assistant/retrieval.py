@@ -329,6 +329,8 @@ class HybridRetriever:
                     lexical_score=lexical_scores.get(chunk_id),
                     best_start=start,
                     best_end=end,
+                    published=doc.published if doc else "",
+                    ocr=bool(doc and chunk.page is not None and chunk.page in doc.ocr_pages),
                 )
             )
         top_dense = max(dense_scores.values()) if dense_scores else 0.0

@@ -436,7 +436,8 @@ def _citation(number: int, hit: Hit, claims: Sequence[str]) -> Citation:
     start, end = _best_sentence(hit, claims)
     chunk = hit.chunk
     quote = chunk.text[start - chunk.start : end - chunk.start]
-    return Citation(number, chunk.doc_id, hit.title, hit.source, chunk.chunk_id, chunk.page, start, end, quote)
+    return Citation(number, chunk.doc_id, hit.title, hit.source, chunk.chunk_id, chunk.page, start, end, quote,
+                    published=hit.published, ocr=hit.ocr)
 
 
 # -- post-processing ------------------------------------------------------------------------------
