@@ -136,6 +136,11 @@ class BM25Index:
         (weight 0.8), or, with ``max_edits=1``, differ by one edit (weight 0.5). Short skeletons
         collide with unrelated words (القدم / القادمة), so an exact match needs four consonant
         classes and a one-edit match five.
+
+        The lookup crosses scripts: an Arabic name finds its Latin spellings (ترهوني → tarhouni) and
+        a Latin one its Arabic spellings, so a name matches whichever language the corpus is in. Within
+        the Latin script only exact skeletons count (English words are not misspelled names), and the
+        one-edit match stays within the Arabic script, where spellings really drift.
         """
         if len(term) < 4:
             return []
@@ -145,16 +150,24 @@ class BM25Index:
         if self._skeletons is None:
             # Symmetric-deletion table: a skeleton and each of its one-letter deletions point at the
             # vocabulary ids, so an edit-distance-1 lookup is a handful of dict hits, not a scan.
+            # Latin terms are keyed by their exact skeleton only, prefixed to keep the scripts apart.
             table: dict[str, set[int]] = {}
             for idx, vocab_term in enumerate(self.terms):
-                if len(vocab_term) >= 4 and is_arabic_token(vocab_term):
+                if len(vocab_term) < 4:
+                    continue
+                if is_arabic_token(vocab_term):
                     vkey = skeleton(vocab_term)
                     if len(vkey) >= 4:
                         for k in _with_deletions(vkey):
                             table.setdefault(k, set()).add(idx)
+                elif vocab_term.isascii() and vocab_term.isalpha():
+                    vkey = skeleton(vocab_term)
+                    if len(vkey) >= 4:
+                        table.setdefault(_LATIN_KEY + vkey, set()).add(idx)
             self._skeletons = table
         out: dict[str, float] = {}
-        probes = [key] + (_with_deletions(key)[1:] if len(key) >= 5 and max_edits else [])
+        arabic = is_arabic_token(term)
+        probes = [key] + (_with_deletions(key)[1:] if arabic and len(key) >= 5 and max_edits else [])
         for probe in probes:
             for idx in self._skeletons.get(probe, ()):
                 vocab_term = self.terms[idx]
@@ -168,6 +181,10 @@ class BM25Index:
                 else:
                     continue
                 out[vocab_term] = max(out.get(vocab_term, 0.0), weight)
+        for idx in self._skeletons.get(_LATIN_KEY + key, ()):
+            vocab_term = self.terms[idx]
+            if vocab_term != term and not vocab_term.startswith(term) and not term.startswith(vocab_term):
+                out[vocab_term] = max(out.get(vocab_term, 0.0), 0.8)
         return sorted(out.items())
 
     def score(self, weighted_terms: dict[str, float], live: np.ndarray | None = None) -> np.ndarray:
@@ -221,6 +238,9 @@ def encode_rows(term_lists: Iterable[Sequence[str]], vocab: dict[str, int], term
             data.append(float(count))
         nnz.append(len(counts))
     return np.asarray(data, dtype=np.float32), np.asarray(indices, dtype=np.int32), np.asarray(nnz, dtype=np.int32)
+
+
+_LATIN_KEY = "latin:"
 
 
 def _with_deletions(key: str) -> list[str]:

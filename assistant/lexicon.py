@@ -151,3 +151,120 @@ def gloss_arabic(text: str, max_terms: int = 10) -> list[tuple[str, str]]:
         else:
             i += 1
     return out
+
+
+# Each Arabic form lists at most this many English entries: a common word (عمل: work, labour,
+# action, ...) with every sense would flood an English BM25 query.
+MAX_ENGLISH_SENSES = 3
+
+
+@lru_cache(maxsize=1)
+def _reverse_all() -> dict[tuple[str, ...], tuple[str, ...]]:
+    """Arabic form (folded words) → every English entry listing it, the most specific first.
+
+    An entry that lists the form earlier is the more direct sense (``embassy → سفارة|...``); ties go
+    to the shorter English entry.
+    """
+    from .normalize import fold, raw_tokens
+
+    ranked: dict[tuple[str, ...], list[tuple[int, int, str]]] = {}
+    for english, forms in load_lexicon().items():
+        for position, form in enumerate(forms):
+            key = tuple(raw_tokens(fold(form)))
+            if not key or (len(key) == 1 and len(key[0]) < 3):
+                continue
+            ranked.setdefault(key, []).append((position, len(english), english))
+    return {key: tuple(dict.fromkeys(e for _, _, e in sorted(entries))) for key, entries in ranked.items()}
+
+
+def translate_arabic(text: str) -> list[tuple[str, tuple[str, ...]]]:
+    """Greedy longest-match lookup of an Arabic question in the lexicon, Arabic → English:
+    ``(arabic words, english entries)`` in reading order (the mirror of ``translate_phrases``).
+
+    Words are also tried without a conjunction/preposition/article prefix, since the lexicon lists
+    bare forms (السفارة → سفارة → embassy).
+    """
+    from .normalize import ARABIC_STOPWORDS, fold, raw_tokens
+
+    reverse = _reverse_all()
+    if not reverse:
+        return []
+    tokens = raw_tokens(fold(text))
+    out: list[tuple[str, tuple[str, ...]]] = []
+    i = 0
+    while i < len(tokens):
+        for n in range(min(MAX_PHRASE_WORDS, len(tokens) - i), 0, -1):
+            if n == 1 and tokens[i] in ARABIC_STOPWORDS:
+                continue
+            words = tokens[i : i + n]
+            english = reverse.get(tuple(words)) or reverse.get(tuple(_bare(w) for w in words))
+            if english is None and n == 1 and words[0].endswith("ه"):
+                english = reverse.get((_bare(words[0])[:-1] + "ه",))
+            if english is None and n == 1 and len(_bare(words[0])) > 4:
+                from .normalize import stem_arabic
+
+                english = reverse.get((stem_arabic(words[0]),))
+            if english is not None:
+                out.append((" ".join(words), english[:MAX_ENGLISH_SENSES]))
+                i += n
+                break
+        else:
+            i += 1
+    return out
+
+
+def _section_kind(header: str) -> str:
+    header = header.upper()
+    if header.startswith(("GEOGRAPHY", "PEOPLES", "ORGANIZATIONS")):
+        return "name"
+    if header.startswith("TIME: DAYS") or header.startswith("TIME: MONTHS"):
+        return "date"
+    if header.startswith("NUMBERS"):
+        return "number"
+    return "word"
+
+
+@lru_cache(maxsize=4)
+def entry_kinds(path: str | None = None) -> dict[str, str]:
+    """English entry → what it names, from the lexicon's section headers: ``name`` (places, peoples,
+    organisations), ``date`` (weekdays, months), ``number`` (number words) or ``word``."""
+    path = Path(path or os.environ.get("ASSISTANT_LEXICON") or _PATH)
+    kinds: dict[str, str] = {}
+    kind = "word"
+    if not path.is_file():
+        return kinds
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("# ====="):
+            kind = _section_kind(line.strip("# =").strip())
+            continue
+        if not line.strip() or line.startswith("#"):
+            continue
+        separator = "\t" if "\t" in line else " = "
+        if separator not in line:
+            continue
+        key = " ".join(_WORD.findall(line.split(separator, 1)[0].lower()))
+        if key:
+            kinds.setdefault(key, kind)
+    return kinds
+
+
+@lru_cache(maxsize=1)
+def arabic_kinds() -> dict[str, str]:
+    """Folded Arabic word (and its stem) → the kind of the lexicon entry it translates (see
+    ``entry_kinds``); a word listed under several kinds takes the most specific one (name, date,
+    number before word)."""
+    from .normalize import tokenize
+
+    order = {"name": 0, "date": 1, "number": 2, "word": 3}
+    kinds = entry_kinds()
+    out: dict[str, str] = {}
+    for english, forms in load_lexicon().items():
+        kind = kinds.get(english, "word")
+        for form in forms:
+            terms = tokenize(form, keep_stopwords=True)
+            if len(terms) > 2:  # a multi-word form: its words are not each of this kind
+                continue
+            for term in terms:
+                if term not in out or order[kind] < order[out[term]]:
+                    out[term] = kind
+    return out

@@ -18,7 +18,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-NORMALIZER_VERSION = "4"
+NORMALIZER_VERSION = "5"
 
 # Harakat, Quranic marks, superscript alef; tatweel separately.
 _DIACRITICS = re.compile(r"[\u0610-\u061A\u064B-\u065F\u0670\u06D6-\u06DC\u06DF-\u06E8\u06EA-\u06ED\u08D3-\u08FF]")
@@ -70,7 +70,9 @@ ENGLISH_STOPWORDS = frozenset(
     is are was were be been being do does did has have had will would shall should can could may might
     what which who whom whose when where why how that this these those there here it its he she they
     them his her their our we you your i me my as if than then so such also any all some more most
-    according say said tell told mentioned reports report reported""".split()
+    according say said tell told mentioned reports report reported its itself himself herself themselves
+    am being both each few further once only other own same too very just don doesn didn isn wasn
+    up down out off under again why whom into through during above below s t""".split()
 )
 
 # Light stemming after Larkey et al.'s light10: strip one conjunction/preposition + article prefix and
@@ -115,16 +117,31 @@ def is_arabic_token(token: str) -> bool:
     return bool(_ARABIC_CHARS.match(token))
 
 
+@lru_cache(maxsize=1)
+def _english_stemmer():
+    import snowballstemmer
+
+    return snowballstemmer.stemmer("english")
+
+
+@lru_cache(maxsize=200_000)
+def stem_english(token: str) -> str:
+    """Porter2 (Snowball) stem of a folded Latin token ("volunteers" → "volunt", "running" → "run").
+
+    Names survive well enough: a stem is only an extra index term beside the word itself.
+    """
+    if len(token) <= 3 or not token.isascii() or not token.isalpha():
+        return token
+    return _english_stemmer().stemWord(token)
+
+
 def stem(token: str) -> str:
-    """Stem a folded token: light Arabic stemming, or a small English plural/possessive strip."""
+    """Stem a folded token: light Arabic stemming, Snowball English stemming for Latin words."""
     if is_arabic_token(token):
         return stem_arabic(token)
     if token.isdigit():
         return token
-    for suffix in ("'s", "ies", "es", "s"):
-        if token.endswith(suffix) and len(token) - len(suffix) >= 3 and not token.endswith("ss"):
-            return token[: -len(suffix)] + ("y" if suffix == "ies" else "")
-    return token
+    return stem_english(token)
 
 
 def raw_tokens(folded: str) -> list[str]:
@@ -157,6 +174,15 @@ def tokenize(text: str, *, keep_stopwords: bool = False) -> list[str]:
             # lexicon and most questions phrase the verb.
             terms.append(stem_arabic(token[1:]))
     return terms
+
+
+def text_language(text: str) -> str:
+    """``"ar"``, ``"en"`` or ``""`` (no letters) for a passage: which script most of its letters are in."""
+    arabic = len(_ARABIC_CHARS.findall(text))
+    latin = len(_LATIN_CHARS.findall(text))
+    if not arabic and not latin:
+        return ""
+    return "ar" if arabic >= latin else "en"
 
 
 def detect_language(text: str) -> str:

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 import numpy as np
@@ -27,11 +28,12 @@ from .normalize import (
     fold,
     is_arabic_token,
     raw_tokens,
+    text_language,
     skeleton,
     tokenize,
     word_forms,
 )
-from .lexicon import arabic_vocabulary, translate_phrases
+from .lexicon import arabic_vocabulary, entry_kinds, translate_arabic, translate_phrases
 from .records import Chunk, Document, Hit
 from .backend import ChunkBackend, Vocabulary
 
@@ -49,6 +51,11 @@ DENSE_WEIGHT = 0.3
 # dense weight moves to DENSE_WEIGHT_LONG.
 DENSE_WEIGHT_LONG = 0.7
 LONG_QUERY_WORDS = 12
+# The lexical side of the fusion mixes BM25 (normalized by its maximum) with concept coverage: the
+# rarity-weighted share of the question's concepts a passage holds in either language (a word, its
+# translations, its spellings). BM25 alone favours passages in the question's language, which match its
+# words directly; coverage is comparable across languages.
+COVERAGE_MIX = 0.5
 # Each retriever contributes this many candidates before fusion (at least): enough that a passage
 # ranked well by one and poorly by the other still gets fused.
 OVERFETCH = 50
@@ -58,29 +65,53 @@ _LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'\-]+")
 
 
 @dataclass
+class Concept:
+    """One thing a question asks about, with every lexical term that expresses it in either language.
+
+    Attributes:
+        label: The question's own word(s), as written.
+        terms: BM25 terms for it: its folded and stemmed forms, other spellings of a name in either
+            script, and lexicon translations.
+        kind: ``name`` (a person, place or organisation: capitalized in English, or listed as one in
+            the lexicon), ``number``, ``date`` (a weekday, month or year) or ``word``.
+        in_corpus: Whether any of ``terms`` occurs in the index.
+        checkable: Whether its absence from a passage means something: it has terms in a script the
+            index holds (an English word with no Arabic translation cannot be checked against Arabic
+            text), or it is a name (names cross scripts by their consonant skeletons).
+        inherited: Taken from an earlier turn of the conversation (the subject of a follow-up).
+    """
+
+    label: str
+    terms: frozenset[str]
+    kind: str = "word"
+    in_corpus: bool = False
+    checkable: bool = True
+    inherited: bool = False
+
+
+@dataclass
 class QueryPlan:
     """The weighted lexical terms of a query and what they tell about the corpus.
 
     Attributes:
         terms: BM25 term → weight.
-        names: Capitalized words of an English question (likely names) → the Arabic vocabulary
-            terms their consonant skeleton matched.
-        unknown: Names or known entities of the question that appear nowhere in the index.
-        translated: English lexicon phrases found in the question → their Arabic forms.
+        concepts: What the question asks about, one entry per content word or lexicon phrase.
+        names: Capitalized words of an English question (likely names) → the vocabulary terms their
+            consonant skeleton matched in either script.
+        unknown: Labels of name concepts that appear nowhere in the index.
+        translated: Lexicon phrases found in the question → their forms in the other language.
     """
 
     terms: dict[str, float] = field(default_factory=dict)
+    concepts: list[Concept] = field(default_factory=list)
     names: dict[str, list[str]] = field(default_factory=dict)
     unknown: list[str] = field(default_factory=list)
     translated: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    arabic_words: int = 0
-    arabic_known: int = 0
-    translated_found: int = 0
 
 
-# Weights of expanded terms relative to the question's own terms (1.0): a spelling variant of an
-# Arabic name is nearly as good as the name; a dictionary translation or a skeleton match of an
-# English word is weaker evidence.
+# Weights of expanded terms relative to the question's own terms (1.0): a spelling variant of a
+# name is nearly as good as the name; a dictionary translation or a skeleton match of a word is
+# weaker evidence.
 VARIANT_EXACT_SKELETON = 0.8
 TRANSLATION_WEIGHT = 0.7
 LATIN_NAME_WEIGHT = 1.0
@@ -88,73 +119,147 @@ LATIN_NAME_WEIGHT = 1.0
 FOLLOWUP_WEIGHT = 0.5
 CONTEXT_WEIGHT = 0.05
 _CAPITALIZED = re.compile(r"\b[A-Z][a-zA-Z]+(?:'s)?\b")
-
-
-def plan_query(query: str, vocabulary: Vocabulary) -> QueryPlan:
-    """Expand a question into weighted BM25 terms.
-
-    * its own folded and stemmed terms (weight 1);
-    * other spellings of its Arabic words found in the index (غوتيرش → غوتيريش, ...);
-    * for English questions, Arabic translations of lexicon phrases (embassy → سفارة), and Arabic
-      terms whose consonant skeleton matches a capitalized word (Lavrov → لافروف): the cheapest
-      cross-lingual signal for names.
-    """
-    plan = QueryPlan()
-    bm25 = vocabulary
-    vocab = bm25.vocab
-    for term in tokenize(query):
-        plan.terms[term] = max(plan.terms.get(term, 0.0), 1.0)
-    for word in raw_tokens(fold(query)):
-        if not is_arabic_token(word) or word in ARABIC_STOPWORDS or len(word) < 3:
-            continue
-        variants = bm25.variants(word)
-        for variant, weight in variants:
-            plan.terms[variant] = max(plan.terms.get(variant, 0.0), weight)
-        plan.arabic_words += 1
-        forms = word_forms(word)
-        if any(f in vocab for f in forms) or any(weight >= VARIANT_EXACT_SKELETON for _, weight in variants):
-            plan.arabic_known += 1
-        elif not forms & arabic_vocabulary() and len(skeleton(word)) >= 4:
-            # In no document and not a common news word: most likely a name the corpus lacks.
-            plan.unknown.append(word)
-    if not _LATIN_WORD.search(query):
-        return plan
-    translated_words: set[str] = set()
-    for phrase, forms, _, _ in translate_phrases(query):
-        plan.translated[phrase] = forms
-        translated_words.update(phrase.split())
-        found = False
-        for form in forms:
-            for term in tokenize(form):
-                plan.terms[term] = max(plan.terms.get(term, 0.0), TRANSLATION_WEIGHT)
-                found = found or term in vocab
-        plan.translated_found += found
-        if not found and _is_capitalized_in(phrase, query):
-            plan.unknown.append(phrase)
-    for position, match in enumerate(_CAPITALIZED.finditer(query)):
-        word = match.group(0)
-        lower = word.lower()
-        lower = lower[:-2] if lower.endswith("'s") else lower
-        if lower in ENGLISH_STOPWORDS or lower in translated_words or len(lower) < _NAME_MIN_LETTERS:
-            continue
-        if match.start() == 0 and lower in _QUESTION_OPENERS:
-            continue
-        variants = [v for v, _ in bm25.variants(lower)]
-        plan.names[lower] = variants
-        for variant in variants:
-            plan.terms[variant] = max(plan.terms.get(variant, 0.0), LATIN_NAME_WEIGHT)
-        if not variants and len(skeleton(lower)) >= 4:
-            plan.unknown.append(lower)
-    return plan
-
-
 _QUESTION_OPENERS = frozenset("""what which who whom whose when where why how is are was were do does did can could
     should would will has have had tell list give show find name describe explain summarize""".split())
 
 
-def _is_capitalized_in(phrase: str, query: str) -> bool:
-    first = phrase.split()[0]
-    return bool(re.search(rf"\b{re.escape(first[:1].upper() + first[1:])}", query))
+def _vocabulary_scripts(vocabulary: Vocabulary) -> tuple[bool, bool]:
+    """(has Arabic terms, has Latin terms): which scripts the index's text is in. Cached per vocabulary
+    object and size, since a vocabulary only grows between commits."""
+    size = len(vocabulary.vocab)
+    cached = _SCRIPTS_CACHE.get(id(vocabulary))
+    if cached is not None and cached[0] == size:
+        return cached[1]
+    arabic = latin = False
+    for term in vocabulary.vocab:
+        if is_arabic_token(term):
+            arabic = True
+        elif term[:1].isascii() and term[:1].isalpha():
+            latin = True
+        if arabic and latin:
+            break
+    _SCRIPTS_CACHE[id(vocabulary)] = (size, (arabic, latin))
+    return arabic, latin
+
+
+_SCRIPTS_CACHE: dict[int, tuple[int, tuple[bool, bool]]] = {}
+
+
+def plan_query(query: str, vocabulary: Vocabulary) -> QueryPlan:
+    """Expand a question into weighted BM25 terms and the concepts it asks about.
+
+    The same steps for either language of question and corpus:
+
+    * its own folded and stemmed terms (weight 1);
+    * lexicon translations into the other language (embassy → سفارة, سفارة → embassy);
+    * names matched by consonant skeleton in either script (Lavrov → لافروف, ترهوني → tarhouni,
+      غوتيرش → غوتيريش): the cheapest cross-lingual signal for names, and the one that survives
+      the many spellings of a name in Arabic news.
+    """
+    plan = QueryPlan()
+    vocab = vocabulary.vocab
+    has_arabic, has_latin = _vocabulary_scripts(vocabulary)
+    for term in tokenize(query):
+        plan.terms[term] = max(plan.terms.get(term, 0.0), 1.0)
+
+    def add(terms: dict[str, float]) -> None:
+        for term, weight in terms.items():
+            plan.terms[term] = max(plan.terms.get(term, 0.0), weight)
+
+    # Lexicon phrases first (multi-word entries: "foreign minister", "وزير الخارجية"), then single words.
+    # Both lookups and the loop below split the same folded text the same way, so positions agree.
+    folded = fold(query)
+    words = _WORD_RE.findall(folded)
+    phrase_at: dict[int, tuple[str, tuple[str, ...], str]] = {}
+    for phrase, forms, first, last in translate_phrases(folded):
+        plan.translated[phrase] = forms
+        for position in range(first, last):
+            phrase_at[position] = (phrase, forms, entry_kinds().get(phrase, "word"))
+    arabic_phrase_of: dict[str, tuple[str, tuple[str, ...]]] = {}
+    for arabic, english in translate_arabic(folded) if _ARABIC_WORD.search(folded) else []:
+        plan.translated[arabic] = english
+        kind = entry_kinds().get(english[0], "word")  # the most direct sense decides (سكان: residents)
+        for word in arabic.split():
+            arabic_phrase_of.setdefault(word, (arabic, english, kind))  # type: ignore[arg-type]
+
+    capitalized: dict[str, int] = {}
+    for match in _CAPITALIZED.finditer(query):
+        capitalized.setdefault(match.group(0).lower().removesuffix("'s"), match.start())
+    seen_phrases: set[str] = set()
+    for position, word in enumerate(words):
+        if word in ARABIC_STOPWORDS or word in ENGLISH_STOPWORDS or (len(word) < 2 and not word.isdigit()):
+            continue
+        own = set(tokenize(word))
+        expansions: dict[str, float] = {}
+        kind = "word"
+        label = word
+        if word.isdigit():
+            kind = "number"
+            checkable = True
+        elif is_arabic_token(word):
+            entry = arabic_phrase_of.get(word)
+            if entry is not None:
+                phrase, english, kind = entry  # type: ignore[misc]
+                if phrase in seen_phrases:
+                    continue  # a multi-word phrase is one concept, made at its first word
+                seen_phrases.add(phrase)
+                label = phrase
+                own = set(tokenize(phrase))
+                for gloss in english:
+                    for term in tokenize(gloss):
+                        expansions[term] = TRANSLATION_WEIGHT
+            latin_variant = False
+            if len(word) >= 3:
+                for variant, weight in vocabulary.variants(word):
+                    expansions[variant] = max(expansions.get(variant, 0.0), weight)
+                    latin_variant = latin_variant or not is_arabic_token(variant)
+            if kind == "word" and entry is None and has_arabic and not word_forms(word) & arabic_vocabulary() \
+                    and len(skeleton(word)) >= 4 and not any(t in vocab for t in own) and not _ARABIC_INFLECTED.search(word):
+                # In no document of an Arabic corpus, not a common news word, and not a verb or a
+                # noun carrying a pronoun (names rarely do): most likely a name the corpus lacks.
+                # (Over an English corpus an Arabic word the lexicon does not know says nothing: it
+                # may be any word.)
+                kind = "name"
+            elif kind == "word" and latin_variant:
+                kind = "name"  # spelled like a name of the English documents (ترهوني → tarhouni)
+            checkable = has_arabic or bool(expansions) or (kind == "name" and len(skeleton(word)) >= 3)
+        else:
+            entry = phrase_at.get(position)
+            if entry is not None:
+                phrase, forms, kind = entry
+                if phrase in seen_phrases:
+                    continue
+                seen_phrases.add(phrase)
+                label = phrase
+                own = set(tokenize(phrase))
+                for form in forms:
+                    for term in tokenize(form):
+                        expansions[term] = TRANSLATION_WEIGHT
+            start = capitalized.get(word)
+            opener = start == 0 and word in _QUESTION_OPENERS
+            if start is not None and not opener and len(word) >= _NAME_MIN_LETTERS:
+                variants = [v for v, _ in vocabulary.variants(word)]
+                plan.names[word] = variants
+                for variant in variants:
+                    expansions[variant] = max(expansions.get(variant, 0.0), LATIN_NAME_WEIGHT)
+                if entry is None:
+                    kind = "name"
+            # A name crosses scripts by its consonant skeleton, so its absence means something even
+            # over a corpus in the other language.
+            checkable = has_latin or bool(expansions) or (kind == "name" and len(skeleton(word)) >= 3)
+        add(expansions)
+        terms = frozenset(own | set(expansions))
+        in_corpus = any(t in vocab for t in terms)
+        plan.concepts.append(Concept(label, terms, kind, in_corpus, checkable))
+        if kind == "name" and checkable and not in_corpus:
+            plan.unknown.append(label)
+    return plan
+
+
+# A future-tense verb (سيدير، ستوفر) or a word with an attached pronoun (ستوفرها، قواتهم).
+_ARABIC_INFLECTED = re.compile(r"^(?:س[يتنا]|[وف]?(?:سي|ست))\w{3,}|\w{3,}(?:ها|هم|هما|هن|كم|كما|نا)$")
+_WORD_RE = re.compile(r"[^\W_]+(?:['\-][^\W_]+)*")
+_ARABIC_WORD = re.compile(r"[\u0621-\u064A]")
 
 
 @dataclass
@@ -164,6 +269,8 @@ class SearchResult:
     hits: list[Hit]
     plan: QueryPlan
     top_dense: float = 0.0
+    query: str = ""
+    query_vector: np.ndarray | None = None
 
 
 def reciprocal_rank_fusion(rankings: Sequence[tuple[Sequence[str], float]], k: int = RRF_K) -> dict[str, float]:
@@ -175,23 +282,38 @@ def reciprocal_rank_fusion(rankings: Sequence[tuple[Sequence[str], float]], k: i
     return fused
 
 
-def convex_fusion(dense: dict[str, float], lexical: dict[str, float], dense_weight: float) -> dict[str, float]:
+def convex_fusion(dense: dict[str, float], lexical: dict[str, float], dense_weight: float,
+                  groups: dict[str, str] | None = None, normalize: bool = True) -> dict[str, float]:
     """``w * minmax(dense) + (1 - w) * lexical / max(lexical)`` over the union of candidates.
 
     BM25 is divided by its maximum rather than min-max scaled: a row with no shared term must score
-    zero, not the bottom of a range.
+    zero, not the bottom of a range. With ``groups`` (row → the language of its text) the maximum is
+    taken within each language: a question matches passages in its own language with its own words
+    and passages in the other language only through translations and name spellings, so one maximum
+    over both would let the same-language passages win on BM25 alone. Normalized per language, the
+    best lexical match in each language scores 1 and the dense side, which crosses languages,
+    decides between them.
     """
     rows = set(dense) | set(lexical)
     if not rows:
         return {}
+    low, span = 0.0, 1.0
     if dense:
         low, high = min(dense.values()), max(dense.values())
         span = high - low if high > low else 1.0
     lex_max = max(lexical.values()) if lexical else 0.0
+    group_max: dict[str, float] = {}
+    if groups:
+        for row, score in lexical.items():
+            group = groups.get(row, "")
+            group_max[group] = max(group_max.get(group, 0.0), score)
     fused = {}
     for row in rows:
         d = (dense[row] - low) / span if row in dense else 0.0
-        lex = lexical.get(row, 0.0) / lex_max if lex_max > 0 else 0.0
+        top = group_max.get(groups.get(row, ""), 0.0) if groups else lex_max
+        if not normalize:
+            top = 1.0
+        lex = lexical.get(row, 0.0) / top if top > 0 else 0.0
         fused[row] = dense_weight * d + (1.0 - dense_weight) * lex
     return fused
 
@@ -214,6 +336,22 @@ def best_span(chunk: Chunk, terms: dict[str, float], idf: dict[str, float] | Non
     return best[1], best[2], best[0][0]
 
 
+_TERMS_CACHE: "OrderedDict[tuple[str, int, int], frozenset[str]]" = OrderedDict()
+_TERMS_CACHE_SIZE = 20_000
+
+
+def _chunk_terms(chunk: Chunk) -> frozenset[str]:
+    """The chunk's lexical terms (cached: the same passages come back query after query)."""
+    key = (chunk.chunk_id, chunk.start, chunk.end)
+    terms = _TERMS_CACHE.get(key)
+    if terms is None:
+        terms = frozenset(tokenize(chunk.text))
+        _TERMS_CACHE[key] = terms
+        if len(_TERMS_CACHE) > _TERMS_CACHE_SIZE:
+            _TERMS_CACHE.popitem(last=False)
+    return terms
+
+
 class HybridRetriever:
     """Searches one open index (any ``ChunkBackend``).
 
@@ -223,9 +361,11 @@ class HybridRetriever:
         dense_weight: Weight of the dense score in the fusion (BM25 gets ``1 - dense_weight``);
             None (the default) picks ``DENSE_WEIGHT`` or, for long queries, ``DENSE_WEIGHT_LONG``.
         fusion: ``convex`` (default) or ``rrf``.
+        per_language: Normalize BM25 within each language of the candidates (see ``convex_fusion``).
     """
 
-    def __init__(self, data: ChunkBackend, embedder: Embedder, dense_weight: float | None = None, fusion: str = "convex") -> None:
+    def __init__(self, data: ChunkBackend, embedder: Embedder, dense_weight: float | None = None, fusion: str = "convex",
+                 per_language: bool = True, coverage_mix: float | None = None) -> None:
         if dense_weight is not None and not 0.0 <= dense_weight <= 1.0:
             raise ValueError(f"dense_weight must be between 0 and 1, got {dense_weight}")
         if fusion not in ("convex", "rrf"):
@@ -234,6 +374,8 @@ class HybridRetriever:
         self.embedder = embedder
         self.dense_weight = dense_weight
         self.fusion = fusion
+        self.per_language = per_language
+        self.coverage_mix = COVERAGE_MIX if coverage_mix is None else coverage_mix
 
     def weight_for(self, query: str) -> float:
         """The dense weight of the fusion for this query (see ``DENSE_WEIGHT_LONG``)."""
@@ -275,8 +417,13 @@ class HybridRetriever:
         vocabulary = data.vocabulary
         plan = plan_query(query, vocabulary)
         for extra in extra_queries:
-            for term, weight in plan_query(extra, vocabulary).terms.items():
+            extra_plan = plan_query(extra, vocabulary)
+            for term, weight in extra_plan.terms.items():
                 plan.terms[term] = max(plan.terms.get(term, 0.0), FOLLOWUP_WEIGHT * weight)
+            # A follow-up ("when did he say it?") asks about the earlier question's subject: its
+            # concepts are the ones the evidence must carry.
+            own = {c.label for c in plan.concepts}
+            plan.concepts.extend(replace(c, inherited=True) for c in extra_plan.concepts if c.label not in own)
         if context_text:
             for term in set(tokenize(context_text)):
                 plan.terms[term] = max(plan.terms.get(term, 0.0), CONTEXT_WEIGHT)
@@ -300,7 +447,20 @@ class HybridRetriever:
             # top list is not treated as scoring zero there.
             dense_scores = data.dense_scores(candidates, query_vector)
             lexical_scores = data.lexical_scores(candidates, plan.terms) if plan.terms else {}
-            fused = convex_fusion(dense_scores, lexical_scores, self.weight_for(query))
+            groups = None
+            if self.per_language and lexical_scores:
+                texts = data.get_chunks(list(lexical_scores))
+                groups = {row: text_language(chunk.text) for row, chunk in texts.items()}
+                if len(set(groups.values())) < 2:
+                    groups = None  # one language: one maximum, as before
+            if self.coverage_mix > 0 and plan.concepts:
+                coverage = self._coverage(plan, candidates)
+                bm25 = convex_fusion({}, lexical_scores, 0.0, groups)
+                lexical_scores_mixed = {row: self.coverage_mix * coverage.get(row, 0.0) + (1 - self.coverage_mix) * bm25.get(row, 0.0)
+                                        for row in set(coverage) | set(bm25)}
+                fused = convex_fusion(dense_scores, lexical_scores_mixed, self.weight_for(query), None, normalize=False)
+            else:
+                fused = convex_fusion(dense_scores, lexical_scores, self.weight_for(query), groups)
         elif mode == "hybrid":
             fused = reciprocal_rank_fusion([([c for c, _ in dense], 1.0), ([c for c, _ in lexical], 1.0)])
         else:
@@ -334,7 +494,30 @@ class HybridRetriever:
                 )
             )
         top_dense = max(dense_scores.values()) if dense_scores else 0.0
-        return SearchResult(hits, plan, top_dense)
+        return SearchResult(hits, plan, top_dense, query, query_vector)
+
+    def _coverage(self, plan: QueryPlan, candidates: Sequence[str]) -> dict[str, float]:
+        """Share of the question's concepts (rarity-weighted, in either language) each candidate holds."""
+        data = self.data
+        vocabulary = data.vocabulary
+        n = max(data.n_live, 1)
+        weights: dict[int, float] = {}
+        for i, concept in enumerate(plan.concepts):
+            if not concept.checkable:
+                continue
+            dfs = [df for df in (vocabulary.document_frequency(t) for t in concept.terms) if df > 0]
+            weight = max(math.log(1 + (n - df + 0.5) / (df + 0.5)) for df in dfs) if dfs else math.log(1 + (n - 0.5) / 1.5)
+            weights[i] = weight * (0.5 if concept.inherited else 1.0)
+        total = sum(weights.values())
+        if total <= 0:
+            return {}
+        out = {}
+        for row, chunk in data.get_chunks(list(candidates)).items():
+            terms = _chunk_terms(chunk)
+            share = sum(w for i, w in weights.items() if plan.concepts[i].terms & terms) / total
+            if share > 0:
+                out[row] = share
+        return out
 
     def _idf(self, plan: QueryPlan) -> dict[str, float]:
         n = max(self.data.n_live, 1)

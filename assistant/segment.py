@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from .normalize import _ARABIC_LETTER
 from .records import Chunk, Document
 
-CHUNKER_VERSION = "2"
+CHUNKER_VERSION = "3"
 
 # A sentence ends at . ! ? ؟ ؛ (or a run of them), optionally followed by closing quotes or brackets,
 # then by whitespace, a scraper's comma, the end, or (glued) the next word. A dot between digits is a
@@ -62,7 +62,7 @@ def split_sentences(text: str) -> list[Sentence]:
     """Split ``text`` into sentence spans, marking share/"read also" debris."""
     spans: list[tuple[int, int]] = []
     block_start = 0
-    breaks = [(m.start(), m.end()) for m in _BREAK.finditer(text)] + [(len(text), len(text))]
+    breaks = [(m.start(), m.end()) for m in _BREAK.finditer(text) if not _soft_wrap(text, m)] + [(len(text), len(text))]
     for brk_start, brk_end in breaks:
         _split_block(text, block_start, brk_start, spans)
         block_start = brk_end
@@ -78,11 +78,46 @@ def split_sentences(text: str) -> list[Sentence]:
     return sentences
 
 
+# A hard-wrapped line (plain-text wire copy, e-mail, Markdown source) continues its sentence on the
+# next line: a single newline after a line of at least this many characters that ends without
+# sentence punctuation, when the next line starts in lower case or the wrapped line ends on a comma or
+# a function word. Headings (short lines, or a capitalized next line) keep their break; so does Arabic
+# scraped text, whose single newlines separate paragraphs.
+_WRAP_MIN_LINE = 40
+_WRAP_LAST_WORDS = frozenset("""a an the of in on at to for from by with and or but that which who whom whose as than
+    is are was were be been has have had will would said says""".split())
+
+
+def _soft_wrap(text: str, match: re.Match[str]) -> bool:
+    """Whether the line break ``match`` wraps a sentence instead of ending a line of its own."""
+    if match.group(0).count("\n") != 1 or "*" in match.group(0):
+        return False
+    line_start = text.rfind("\n", 0, match.start()) + 1
+    line = text[line_start : match.start()].rstrip()
+    nxt = text[match.end() : match.end() + 1]
+    if len(line) < _WRAP_MIN_LINE or not nxt or line[-1] in _TERMINAL or line[-1] == ":":
+        return False
+    if not line[-1].isascii():
+        return False
+    last_word = line.rsplit(None, 1)[-1].lower()
+    return (nxt.isascii() and (nxt.islower() or nxt.isdigit())) or line.endswith(",") or last_word in _WRAP_LAST_WORDS
+
+
+# English abbreviations whose full stop ends no sentence ("Mr. Kamal", "the U.S. envoy", "Jan. 5"),
+# and single initials ("J. Smith").
+_ABBREVIATION = re.compile(
+    r"(?:\b(?:Mr|Mrs|Ms|Dr|Prof|Gen|Col|Lt|Maj|Capt|Sgt|Cpl|Gov|Sen|Rep|Rev|St|Jr|Sr|No|vs|etc|Inc|Ltd|Co|Corp|"
+    r"Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|approx|est|i\.e|e\.g|a\.m|p\.m|U\.S|U\.N|U\.K|E\.U)|\b[A-Z])$"
+)
+
+
 def _split_block(text: str, start: int, end: int, out: list[tuple[int, int]]) -> None:
     pos = start
     for match in _END.finditer(text, start, end):
         cut = match.end()
         if cut <= pos:
+            continue
+        if match.group(0).rstrip() == "." and _ABBREVIATION.search(text[max(pos, match.start() - 12) : match.start()]):
             continue
         out.extend(_split_glued_heading(text, pos, cut))
         pos = cut

@@ -60,13 +60,29 @@ def test_follow_up_uses_the_conversation(seed_assistant):
 
 
 @pytest.mark.parametrize(
-    "question",
-    ["What did Emmanuel Macron say about the Sirte operation?", "ماذا قالت ميركل عن مؤتمر برلين؟", "How do I bake sourdough bread?"],
+    "question, absent",
+    [("What did Emmanuel Macron say about the Sirte operation?", "Emmanuel Macron"), ("ماذا قالت ميركل عن مؤتمر برلين؟", "ميركل"),
+     ("How do I bake sourdough bread?", None), ("ما عدد سكان طوكيو؟", "طوكيو"), ("Who won the football match in Cairo?", None)],
 )
-def test_questions_the_corpus_cannot_answer_abstain(seed_assistant, question):
+def test_questions_the_corpus_cannot_answer_are_declined_or_say_what_is_missing(seed_assistant, question, absent):
     answer = seed_assistant.ask(question)
-    assert answer.abstained and not answer.citations
+    assert answer.outcome in ("abstain", "partial"), answer.text
     assert answer.passages  # the closest passages are still shown
+    if answer.outcome == "abstain":
+        assert answer.abstained and not answer.citations
+    else:
+        # Never framed as an answer: the first line says which name the sources do not mention.
+        assert absent is not None and absent in answer.text.splitlines()[0], answer.text
+        assert not answer.text.startswith(("The indexed sources say", "وفقًا للمصادر"))
+
+
+def test_follow_up_asking_when_for_an_undated_statement_says_no_date_is_given(seed_assistant):
+    first = seed_assistant.ask("What did Guterres say about Libya?")
+    history = [{"role": "user", "content": "What did Guterres say about Libya?"}, {"role": "assistant", "content": first.text}]
+    follow = seed_assistant.ask("When did he say it?", history)
+    assert follow.outcome == "partial" and follow.missing == ("date",)
+    assert follow.text.startswith("Partial answer: the sources found do not give a date")
+    assert follow.citations and all("غوتي" in c.quote or "جوتي" in c.quote for c in follow.citations)
 
 
 def _cli(*args, env_index):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from dataclasses import replace
 import shutil
 import sys
 from collections.abc import Callable, Iterator
@@ -116,8 +117,19 @@ def bot(seeded_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> As
     copy = tmp_path / "index"
     shutil.copytree(seeded_dir, copy)
     assistant = Assistant(copy, embedder="hash")
-    monkeypatch.setattr(assistant, "should_abstain", lambda result: not result.hits)
+    gate(assistant, monkeypatch, lambda result: not result.hits)
     return assistant
+
+
+def gate(assistant: Assistant, monkeypatch: pytest.MonkeyPatch, abstain: Callable[[Any], bool]) -> None:
+    """Replace the evidence decision's outcome: ``abstain(result)`` decides, else "answer"."""
+    real = assistant.decide
+
+    def decide(result: Any, language: str | None = None, model: Any = None) -> Any:
+        decision = real(result, language, model)
+        return replace(decision, outcome="abstain" if abstain(result) else "answer", missing=())
+
+    monkeypatch.setattr(assistant, "decide", decide)
 
 
 def ask(bot: Assistant, chat: ScriptedChat, question: str, history: list[dict] | None = None, **options: Any) -> list:
@@ -236,7 +248,7 @@ def test_not_found_is_an_abstention(bot: Assistant) -> None:
 
 
 def test_weak_retrieval_abstains_without_asking_the_model(bot: Assistant, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bot, "should_abstain", lambda result: True)
+    gate(bot, monkeypatch, lambda result: True)
     chat = scripted("Macron praised the operation [1].")
     final = ask(bot, chat, "What did Emmanuel Macron say about Sirte?")[-1]
     assert final.abstained and final.citations == ()
@@ -357,7 +369,7 @@ def injected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Assistant:
     shutil.copy(INJECTION, docs / "injection.txt")
     assistant = Assistant(tmp_path / "index", embedder="hash")
     assistant.ingest([docs])
-    monkeypatch.setattr(assistant, "should_abstain", lambda result: not result.hits)
+    gate(assistant, monkeypatch, lambda result: not result.hits)
     return assistant
 
 

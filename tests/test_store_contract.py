@@ -324,6 +324,9 @@ def test_citation_lookup_finds_the_claim_across_languages(real):
 
 @pytest.mark.e2e
 @pytest.mark.parametrize("question", ["What did Emmanuel Macron say about the Sirte operation?", "How do I bake sourdough bread?"])
-def test_questions_the_corpus_cannot_answer_abstain(real, question):
+def test_questions_the_corpus_cannot_answer_are_not_answered(real, question):
     answer = real.ask(question)
-    assert answer.abstained and not answer.citations
+    assert answer.outcome in ("abstain", "partial"), answer.text
+    assert answer.abstained == (answer.outcome == "abstain")
+    if answer.abstained:
+        assert not answer.citations

@@ -56,6 +56,7 @@ from typing import TYPE_CHECKING, Any, Self
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
+from assistant.answer.qtype import question_type
 from assistant.errors import ConfigError, LLMError, MissingDependencyError
 from assistant.lexicon import translate_phrases
 from assistant.normalize import detect_language, fold, skeleton, tokenize
@@ -101,6 +102,10 @@ _MARKER = re.compile(
 )
 _PLACEHOLDER_MARKER = re.compile(r"\s?\[n\]")
 _INCOMPLETE_TAIL = re.compile(r"\[[^\]\n]{0,24}$")
+
+
+# The evidence decision's probability above which a model's "not found" does not silence the quotes.
+MODEL_OVERRULE_PROBABILITY = 0.9
 
 
 def parse_markers(group: str) -> list[int]:
@@ -876,18 +881,30 @@ class LLMAnswerer:
         search_history: Sequence[dict] = history
         if history and self.rewrite_followups and is_followup(question):
             rewritten = self.rewrite_question(question, history, language)
-            if rewritten:
+            # A rewrite that changed what is asked ("when did he say it?" → "what did Guterres
+            # say?") would answer another question: keep the follow-up and its history then.
+            if rewritten and question_type(rewritten) == question_type(question):
                 standalone, search_history = rewritten, ()
         result = assistant.search(standalone, k, history=search_history)
         hits = tuple(result.hits)
 
+        # The same evidence decision as the extractive path, made before the model is called: a
+        # question the sources do not answer never reaches the model.
+        decision = assistant.decide(result, language)
+
         def extractive(notice: str | None) -> Answer:
             safe = without_instruction_spans(result, standalone)
-            return replace(assistant.extractive_answer(question, language, safe, notice=notice), retrieval_query=standalone)
+            return replace(assistant.extractive_answer(question, language, safe, notice=notice, decision=decision),
+                           retrieval_query=standalone)
 
-        if assistant.should_abstain(result):
+        if decision.outcome == "abstain":
             yield extractive(None)
             return
+        partial_intro = ""
+        if decision.outcome == "partial":
+            from assistant.core import describe_missing
+
+            partial_intro = render("extractive", language, "partial", missing=describe_missing(decision.missing, question, language)) + "\n"
 
         passages = self.select_passages(result.hits)
         phrases = list(template("answer", language, "not_found_phrases"))
@@ -922,7 +939,15 @@ class LLMAnswerer:
         assert draft is not None
 
         if draft.status == "not_found":
-            yield Answer(question, language, render("answer", language, "abstain"), True, (), hits, "llm", None, standalone)
+            # One more signal: the model read the passages and found no answer. Where the evidence
+            # decision was confident the quotes are still shown (the model may have missed a
+            # cross-lingual match), marked as partial; otherwise the answer is an abstention.
+            if decision.outcome == "answer" and decision.probability >= MODEL_OVERRULE_PROBABILITY:
+                fallback = extractive(render("answer", language, "notice_not_found"))
+                yield replace(fallback, outcome="partial") if not fallback.abstained else fallback
+                return
+            yield Answer(question, language, render("answer", language, "abstain"), True, (), hits, "llm", None, standalone,
+                         outcome="abstain")
             return
         notices = {"injection": "notice_injection", "wrong_language": "notice_language", "no_citation": "notice_no_citation",
                    "incomplete": "notice_incomplete"}
@@ -933,7 +958,8 @@ class LLMAnswerer:
         claims = _claims_by_marker(draft.text)
         by_number = {p.number: p for p in passages}
         citations = tuple(_citation(m, by_number[m].hit, claims.get(m, [])) for m in sorted(draft.markers))
-        final = Answer(question, language, draft.text, False, citations, hits, "llm", None, standalone)
+        final = Answer(question, language, partial_intro + draft.text, False, citations, hits, "llm", None, standalone,
+                       outcome=decision.outcome, missing=decision.missing)
         yield from self._translated_twice(final)
 
     def _translated_twice(self, answer: Answer) -> Iterator[Answer]:

@@ -1,0 +1,242 @@
+"""Answer, partial or abstain: decided from the evidence, by a small calibrated model.
+
+The model is a logistic regression over a handful of features of the evidence (``FEATURES``), fitted by
+``bench/answerability.py`` on generated data (cross-lingual hadith records in both directions, English
+wire articles written for this project, with leave-gold-out and entity-swap twins as the unanswerable
+cases). Its coefficients, the feature scaling and what it was fitted on are data:
+``assistant/data/answerability.json``. No threshold here was chosen by looking at the dev set.
+
+Then, for a question the model finds answerable:
+
+* a name or number the question asks about that no top passage mentions, or
+* a *when* / *how many* question whose evidence sentences give no date / number
+
+make the answer **partial**: the evidence is quoted with what it does not say. A question the model
+finds unanswerable, but whose evidence covers everything except some names, is also partial (the
+sources talk about the Turkish and Italian ministers, not the Chinese one): the reader learns both what
+is there and what is not, instead of a bare refusal.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+from ..retrieval import QueryPlan
+from .evidence import Evidence
+from .qtype import has_answer_type, question_type
+
+MODEL_PATH = Path(__file__).resolve().parent.parent / "data" / "answerability.json"
+
+FEATURES = (
+    "dense_sentence",      # best cosine of the question and an evidence sentence
+    "dense_passage",       # cosine of the question and the top passage
+    "coverage",            # best share of the question's concepts in one evidence sentence
+    "passage_coverage",    # best share in one evidence passage
+    "names_missing",       # share of the question's checkable names/numbers absent from the top passages
+    "unknown_name",        # 1 when a checkable name of the question is nowhere in the corpus
+    "cross_language",      # 1 when the top passage is not in the question's language
+    "cross_dense",         # cross_language * dense_sentence: cross-lingual cosines run lower
+    "no_checkable",        # 1 when no concept of the question can be checked against the corpus
+)
+
+# Before a model is fitted (or if its file is missing) a hand-set stand-in: coverage and names carry
+# the decision, dense similarity breaks ties. The fitted file replaces it.
+_FALLBACK = {
+    "features": list(FEATURES),
+    "mean": [0.8, 0.8, 0.5, 0.6, 0.2, 0.1, 0.5, 0.4, 0.1],
+    "scale": [0.03, 0.03, 0.3, 0.3, 0.3, 0.3, 0.5, 0.4, 0.3],
+    "coef": [1.0, 0.5, 1.2, 0.6, -1.5, -1.5, 0.0, 0.0, 0.0],
+    "intercept": 0.5,
+    "threshold": 0.5,
+    "fitted_on": "hand-set fallback (no fitted model found)",
+}
+
+
+@dataclass(frozen=True)
+class AnswerabilityModel:
+    """A logistic regression over standardized ``FEATURES``."""
+
+    features: tuple[str, ...]
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    coef: tuple[float, ...]
+    intercept: float
+    threshold: float = 0.5
+    info: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "AnswerabilityModel":
+        names = tuple(data["features"])
+        if set(names) - set(FEATURES):
+            raise ValueError(f"the answerability model uses unknown features {sorted(set(names) - set(FEATURES))}")
+        if not len(names) == len(data["mean"]) == len(data["scale"]) == len(data["coef"]):
+            raise ValueError("the answerability model's arrays differ in length")
+        return cls(names, tuple(map(float, data["mean"])), tuple(max(float(s), 1e-6) for s in data["scale"]),
+                   tuple(map(float, data["coef"])), float(data["intercept"]), float(data.get("threshold", 0.5)),
+                   {k: v for k, v in data.items() if k not in ("features", "mean", "scale", "coef", "intercept", "threshold")})
+
+    def probability(self, features: dict[str, float]) -> float:
+        z = self.intercept
+        for name, mean, scale, coef in zip(self.features, self.mean, self.scale, self.coef):
+            z += coef * (features.get(name, 0.0) - mean) / scale
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+
+@lru_cache(maxsize=4)
+def load_model(path: str | None = None) -> AnswerabilityModel:
+    """The fitted model (``ASSISTANT_ANSWERABILITY`` or the packaged file), else the fallback."""
+    path = Path(path or os.environ.get("ASSISTANT_ANSWERABILITY") or MODEL_PATH)
+    if path.is_file():
+        return AnswerabilityModel.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    return AnswerabilityModel.from_dict(_FALLBACK)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do with a question, and why.
+
+    Attributes:
+        outcome: ``answer``, ``partial`` or ``abstain``.
+        probability: The model's probability that the evidence answers the question.
+        features: The model's inputs.
+        evidence: The evidence passages, best first (their best spans are the sentences to quote).
+        missing: What the question asks that the evidence lacks: names/numbers as the question wrote
+            them, or ``"date"`` / ``"number"`` for an answer of that kind.
+        question_type: ``date``, ``number`` or None.
+        signals: What the rules read besides the probability (``signals_of``).
+    """
+
+    outcome: str
+    probability: float
+    features: dict[str, float]
+    evidence: tuple[Evidence, ...]
+    missing: tuple[str, ...] = ()
+    question_type: str | None = None
+    signals: dict = field(default_factory=dict)
+
+
+def features_of(plan: QueryPlan, evidence: Sequence[Evidence], question_language: str, weights: dict[str, float]) -> dict[str, float]:
+    """The model's inputs for one question (see ``FEATURES``)."""
+    if not evidence:
+        return {name: 0.0 for name in FEATURES} | {"no_checkable": float(not weights)}
+    top = evidence[0]
+    dense_sentence = max((e.dense for e in evidence if e.dense is not None), default=top.hit.dense_score or 0.0)
+    names = _names(plan, weights)
+    covered = frozenset().union(*(e.covered for e in evidence))
+    missing = [c for c in names if c.label not in covered]
+    cross = float(bool(top.language) and top.language != question_language)
+    return {
+        "dense_sentence": dense_sentence,
+        "dense_passage": top.hit.dense_score or 0.0,
+        "coverage": max(e.coverage for e in evidence),
+        "passage_coverage": max(e.chunk_coverage for e in evidence),
+        "names_missing": len(missing) / len(names) if names else 0.0,
+        "unknown_name": float(any(c.label in weights and not c.in_corpus for c in names)),
+        "cross_language": cross,
+        "cross_dense": cross * dense_sentence,
+        "no_checkable": float(not weights),
+    }
+
+
+def _names(plan: QueryPlan, weights: dict[str, float]) -> list:
+    """The checkable names and numbers the question itself asks about (a follow-up's inherited
+    subject was established by the earlier answer: its absence from new evidence is no gap)."""
+    return [c for c in plan.concepts if c.label in weights and c.kind in ("name", "number") and not c.inherited]
+
+
+def _missing(names: Sequence, covered: frozenset[str]) -> list[str]:
+    """Names and numbers of the question absent from the evidence that make an answer partial: a
+    number, or a name found nowhere in the corpus. A name the corpus holds elsewhere is not reported:
+    its spelling in the evidence may simply differ (أبي هريرة / Abu Hurayrah), which the
+    ``names_missing`` feature already weighs."""
+    return [c.label for c in names if c.label not in covered and (c.kind == "number" or not c.in_corpus)]
+
+
+# A question the model declines is still answered in part when its evidence carries this share of
+# what remains of the question once the missing names are set aside.
+PARTIAL_REST_COVERAGE = 0.5
+
+
+# How the evidence sentences are ordered for quoting: by the share of the question they carry, a
+# bonus when they hold the kind of answer asked for (a date for "when", a name for "who"), and their
+# dense similarity relative to the best one. A cosine gap of 0.05 (the spread between a right and a
+# merely related sentence in e5's compressed range) weighs as much as a sixth of the question.
+TYPE_BONUS = 0.3
+DENSE_SCALE = 3.0
+# Further quotes must be this close to the best one in that order, at most MAX_QUOTES in all; a quote
+# from another document than the best one's must be closer (it is more often about another event).
+QUOTE_GAP = 0.15
+QUOTE_GAP_OTHER_DOCUMENT = 0.05
+MAX_QUOTES = 3
+
+
+def quote_order(evidence: Sequence[Evidence], question: str) -> list[Evidence]:
+    """The evidence to quote, best first: the strongest sentence, then any nearly as strong."""
+    if not evidence:
+        return []
+    kind = question_type(question)
+    top_dense = max((e.dense for e in evidence if e.dense is not None), default=None)
+
+    def strength(e: Evidence) -> float:
+        value = e.coverage + (TYPE_BONUS if kind and has_answer_type(e.sentence, kind, question) else 0.0)
+        if top_dense is not None and e.dense is not None:
+            value += DENSE_SCALE * (e.dense - top_dense)
+        return value
+
+    scored = sorted(((strength(e), -i, e) for i, e in enumerate(evidence)), key=lambda t: (t[0], t[1]), reverse=True)
+    best, _, first = scored[0]
+    return [e for value, _, e in scored
+            if value >= best - (QUOTE_GAP if e.hit.chunk.doc_id == first.hit.chunk.doc_id else QUOTE_GAP_OTHER_DOCUMENT)][:MAX_QUOTES]
+
+
+def signals_of(question: str, plan: QueryPlan, evidence: Sequence[Evidence], weights: dict[str, float]) -> dict:
+    """What the answer / partial / abstain rules read besides the probability (see ``outcome_of``)."""
+    kind = question_type(question)
+    names = _names(plan, weights)
+    covered = frozenset().union(*(e.covered for e in evidence)) if evidence else frozenset()
+    missing_names = _missing(names, covered)
+    rest = {label: w for label, w in weights.items() if label not in missing_names}
+    rest_total = sum(rest.values())
+    rest_share = max(((sum(w for label, w in rest.items() if label in e.covered) / rest_total) if rest_total else 0.0
+                      for e in evidence), default=0.0)
+    # Only a missing date or number makes an answer partial: "who" is checked when choosing the
+    # sentence, but nothing reliably marks a name in Arabic text.
+    type_missing = kind in ("date", "number") and bool(evidence) and not any(has_answer_type(e.sentence, kind) for e in evidence[:2])
+    return {"question_type": kind, "names": len(names), "missing_names": missing_names, "rest_share": round(rest_share, 6),
+            "type_missing": type_missing, "evidence": len(evidence)}
+
+
+def outcome_of(probability: float, threshold: float, signals: dict) -> tuple[str, tuple[str, ...]]:
+    """``(outcome, missing)`` from the model's probability and the evidence signals."""
+    missing_names = tuple(signals["missing_names"])
+    if not signals["evidence"]:
+        return "abstain", missing_names
+    if probability < threshold:
+        if missing_names and len(missing_names) < signals["names"] and signals["rest_share"] >= PARTIAL_REST_COVERAGE:
+            return "partial", missing_names
+        return "abstain", missing_names
+    missing = missing_names + ((signals["question_type"],) if signals["type_missing"] else ())
+    return ("partial" if missing else "answer"), missing
+
+
+def decide(
+    question: str,
+    plan: QueryPlan,
+    evidence: Sequence[Evidence],
+    question_language: str,
+    weights: dict[str, float],
+    model: AnswerabilityModel | None = None,
+) -> Decision:
+    """Answer, partial or abstain for ``question`` given its evidence (best first)."""
+    model = model or load_model()
+    features = features_of(plan, evidence, question_language, weights)
+    probability = model.probability(features)
+    signals = signals_of(question, plan, evidence, weights)
+    outcome, missing = outcome_of(probability, model.threshold, signals)
+    return Decision(outcome, probability, features, tuple(evidence), missing, signals["question_type"], signals)

@@ -1,0 +1,105 @@
+"""What kind of answer a question asks for, and whether a sentence carries one.
+
+A question asking *when* is not answered by a sentence without a date, nor *how many* by one without a
+number, however close the sentence is otherwise. These checks are deliberately coarse (digits, month
+and weekday names from the lexicon, a few relative time words): they only need to notice that a kind of
+answer is absent.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from ..lexicon import arabic_kinds, entry_kinds
+from ..normalize import fold, raw_tokens, tokenize
+
+# Question openers by language, folded. "How long/far/much/many" all ask for a quantity.
+_EN_DATE = re.compile(r"^\s*(?:when\b|(?:on |in )?what (?:date|day|year|month|time)\b|since when\b|how long ago\b)", re.I)
+_EN_NUMBER = re.compile(r"\b(?:how (?:many|much|long|far|old|big|large|high|often)|what (?:percentage|percent|share|number|amount|proportion)|number of)\b", re.I)
+_AR_DATE = re.compile(r"(?:^|\s)(?:متي|في اي (?:يوم|عام|سنه|شهر|تاريخ)|منذ متي)(?:\s|$)")
+_AR_NUMBER = re.compile(r"(?:^|\s)(?:كم|ما عدد|ما حجم|ما نسبه|ما مقدار|ما قيمه|عدد)(?:\s|$)")
+
+_EN_TIME_WORDS = frozenset("""yesterday today tonight tomorrow morning evening afternoon night week weekend month year
+    earlier later ago recently decade century""".split())
+_AR_TIME_WORDS = frozenset("""امس اليوم غدا الليله صباح مساء الاسبوع الشهر السنه الماضي المقبل القادم حاليا مؤخرا
+    فجر ظهر عصر ليل""".split())
+_EN_NUMBER_WORDS = frozenset("""one two three four five six seven eight nine ten eleven twelve fifteen twenty thirty forty
+    fifty sixty seventy eighty ninety hundred hundreds thousand thousands million millions billion billions dozen
+    dozens half third quarter percent""".split())
+_YEAR = re.compile(r"\b(?:1[89]\d\d|20\d\d)\b")
+_DIGIT = re.compile(r"\d")
+
+
+_EN_PERSON = re.compile(r"^\s*(?:who|whom|whose)\b|\bwho (?:is|was|will|has|leads|heads|runs)\b", re.I)
+_AR_PERSON = re.compile(r"^\s*(?:من|ومن)\s+(?:هو|هي|هم|سي|ي|ت|كان|قاد|يقود|يراس|ترأس|راس)")
+_AR_PERSON_START = re.compile(r"^\s*(?:من|ومن)\s")
+
+
+def question_type(question: str) -> str | None:
+    """``"date"`` (when...), ``"number"`` (how many / how far / كم ...), ``"person"`` (who...) or None."""
+    folded = fold(question)
+    if _EN_DATE.search(question) or _AR_DATE.search(folded):
+        return "date"
+    if _EN_NUMBER.search(question) or _AR_NUMBER.search(folded):
+        return "number"
+    if _EN_PERSON.search(question) or _AR_PERSON.search(folded) or _AR_PERSON_START.search(folded):
+        return "person"
+    return None
+
+
+_LATIN_NAME = re.compile(r"(?<=[a-z,;:\-\"'”“] )[A-Z][a-z]{2,}|(?<=[a-z] )[A-Z][a-z]{2,}")
+
+
+def names_person_like(sentence: str, question: str) -> bool:
+    """Whether ``sentence`` names someone the question does not: a capitalized word inside an English
+    sentence that is neither a month nor a weekday nor a word of the question; in Arabic, where
+    nothing marks a name, a word that is neither a common news word nor in the question."""
+    from ..lexicon import arabic_vocabulary
+    from ..normalize import ARABIC_STOPWORDS, is_arabic_token, word_forms
+
+    asked = set(tokenize(question, keep_stopwords=True)) | set(raw_tokens(fold(question)))
+    dates = _kind_terms()["date"]
+    for match in re.finditer(r"(?<!^)(?<![.!?]\s)\b[A-Z][a-z]{2,}\b", sentence):
+        word = match.group(0).lower()
+        if word not in asked and word not in dates and not set(tokenize(word)) & (asked | dates):
+            return True
+    common = arabic_vocabulary()
+    for token in raw_tokens(fold(sentence)):
+        if is_arabic_token(token) and len(token) >= 4 and token not in ARABIC_STOPWORDS and token not in asked \
+                and not word_forms(token) & common:
+            return True
+    return False
+
+
+@lru_cache(maxsize=1)
+def _kind_terms() -> dict[str, frozenset[str]]:
+    """Folded terms (either language) of the lexicon's date and number entries."""
+    out: dict[str, set[str]] = {"date": set(), "number": set()}
+    for english, kind in entry_kinds().items():
+        if kind in out:
+            out[kind].update(tokenize(english, keep_stopwords=True))
+    for arabic, kind in arabic_kinds().items():
+        if kind in out:
+            out[kind].add(arabic)
+    # Words that name a date only sometimes: the modal "may", the number one (احد is also Sunday's
+    # stem), "collect" (جمع), and stems too short to tell.
+    ambiguous = {"may", "al", "احد", "جمع", "اثن", "حج", "عيد", "one"}
+    return {k: frozenset(t for t in v if len(t) >= 3 and t not in ambiguous) for k, v in out.items()}
+
+
+def has_answer_type(sentence: str, kind: str | None, question: str = "") -> bool:
+    """Whether ``sentence`` carries an answer of ``kind`` (always True for None)."""
+    if kind is None:
+        return True
+    if kind == "person":
+        return names_person_like(sentence, question)
+    folded = fold(sentence)
+    words = set(raw_tokens(folded))
+    terms = words | set(tokenize(sentence, keep_stopwords=True))
+    if kind == "date":
+        return bool(_YEAR.search(folded) or terms & _kind_terms()["date"] or words & _EN_TIME_WORDS or words & _AR_TIME_WORDS
+                    or re.search(r"\b\d{1,2}[/.-]\d{1,2}(?:[/.-]\d{2,4})?\b", folded))
+    if kind == "number":
+        return bool(_DIGIT.search(folded) or words & _EN_NUMBER_WORDS or terms & _kind_terms()["number"])
+    return True

