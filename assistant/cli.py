@@ -197,6 +197,10 @@ def _print_answer(answer, text_shown: bool = False) -> None:
             print(f"      {c.quote}")
             if c.marker in answer.translations:
                 print(f"      machine translation: {answer.translations[c.marker]}")
+    if answer.outcome == "abstain" and answer.passages:
+        print("\nClosest passages (none answers the question with confidence):")
+        for hit in answer.passages[:3]:
+            print(f"  {hit.title} ({hit.chunk.doc_id}, chars {hit.chunk.start}-{hit.chunk.end})")
 
 
 def cmd_ingest(args) -> int:
