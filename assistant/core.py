@@ -183,12 +183,13 @@ class Assistant:
 
     # -- documents ----------------------------------------------------------------------------------
     def documents(self) -> list[dict]:
-        """The indexed documents: id, title, source, kind, chunk count, date added."""
+        """The indexed documents: id, title, source, kind, chunk count, date added, publication date and site."""
         data = self.data
         counts = data.chunk_counts()
         return [
             {"doc_id": d.doc_id, "title": d.title, "source": d.source, "kind": d.kind, "chunks": counts.get(d.doc_id, 0),
-             "added_at": d.added_at, "pages": len(d.pages) or None, "characters": len(d.text)}
+             "added_at": d.added_at, "pages": len(d.pages) or None, "characters": len(d.text),
+             "published": d.published, "site": d.site}
             for d in data.list_documents()
         ]
 
