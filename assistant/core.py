@@ -423,7 +423,8 @@ def gloss_terms(quote: str, names: dict[str, list[str]], max_terms: int = 10) ->
     """English key terms of an Arabic quote: the question's names found in it, then lexicon glosses."""
     words = set(raw_tokens(fold(quote)))
     terms = [name.title() for name, variants in names.items() if words & set(variants)]
-    for _, english in gloss_arabic(quote, max_terms=max_terms):
+    shown = {v for variants in names.values() for v in variants}  # not transliterated again
+    for _, english in gloss_arabic(quote, max_terms=max_terms, skip_words=shown):
         if english.title() not in terms and english not in terms:
             terms.append(english)
     return terms[:max_terms]
