@@ -465,14 +465,21 @@ def test_phone_layout(app, new_context):
     shot(page, "15_phone_documents", full_page=False)
 
 
-def test_answers_do_not_scroll_the_header_away(app, new_context):
-    page = open_app(new_context(1366, 900), app.url)
-    for turn, question in enumerate(["What did Lavrov announce?", "ماذا أعلن لافروف؟"], 1):
+@pytest.mark.parametrize("width,height,questions", [(1366, 900, 2), (1280, 720, 2), (390, 844, 1)],
+                         ids=["desktop", "laptop", "phone"])
+def test_answers_do_not_scroll_the_header_away(app, new_context, width, height, questions):
+    """The newest question stays in view without the page jumping: the header is not cut after an answer.
+
+    On a phone only the first answer is checked: later questions sit below a long answer, and there the
+    page has to scroll to show them.
+    """
+    page = open_app(new_context(width, height), app.url)
+    for turn, question in enumerate(["What did Lavrov announce?", "ماذا أعلن لافروف؟"][:questions], 1):
         ask(page, question, turn, timeout=FIRST_ANSWER_MS)
         page.wait_for_timeout(600)
         top = page.locator("#app-header").bounding_box()["y"]
         assert top >= 0 and page.evaluate("window.scrollY") == 0, f"after answer {turn} the header is cut (top {top})"
-        latest = page.locator(f"#conversation .turn.user").nth(turn - 1)
+        latest = page.locator("#conversation .turn.user").nth(turn - 1)
         assert latest.evaluate("e => { const r = e.getBoundingClientRect(); return r.top >= 0 && r.top < innerHeight; }"), \
             "the newest question is in view"
 

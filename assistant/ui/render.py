@@ -479,7 +479,7 @@ def render_remove_confirm(doc: Mapping[str, object]) -> str:
     return (f'<div class="confirm" role="alertdialog" aria-label="Confirm removal">'
             f'<p>Remove this document from the index?</p>'
             f'<p class="confirm-title"><bdi dir="auto">{esc(doc.get("title", ""))}</bdi></p>'
-            f'<p><bdi class="doc-id" dir="ltr">{esc(doc.get("doc_id", ""))}</bdi> · {int(doc.get("chunks", 0) or 0)} passages</p>'
+XX
             f'<p class="hint">You can undo this right after.</p></div>')
 
 
