@@ -3,7 +3,14 @@
 Starts the app on a free port with an empty temporary index (it indexes ``seeds/`` on first start with
 the real offline model), then asks English and Arabic questions, checks the sources and right-to-left
 rendering, opens the document viewer, runs a citation lookup, uploads an Arabic PDF and asks about it,
-and checks that markup inside a document is shown as text. Screenshots go to ``artifacts/screenshots/``.
+and checks that markup inside a document is shown as text. Screenshots go to ``artifacts/screenshots/``;
+the four the README shows also to ``docs/screenshots/``.
+
+Issue 14 (a newsroom's daily use): no set-up instruction inside answers (it is in About and the log);
+mixed-direction lines keep their order (measured on screen, character by character); ids in the Remove
+control read exactly as stored, with full titles, confirmation and undo; a 390x844 phone layout; no
+scroll that cuts the header after an answer; the Markdown export equals ``ask --format markdown`` and
+holds every cited quote; conversations survive a reload and an app restart.
 """
 
 from __future__ import annotations

@@ -476,10 +476,11 @@ def render_documents_table(docs: Sequence[dict]) -> str:
 
 def render_remove_confirm(doc: Mapping[str, object]) -> str:
     """The question asked before a removal: the full title and the id exactly as stored."""
+    passages = int(doc.get("chunks", 0) or 0)
     return (f'<div class="confirm" role="alertdialog" aria-label="Confirm removal">'
             f'<p>Remove this document from the index?</p>'
             f'<p class="confirm-title"><bdi dir="auto">{esc(doc.get("title", ""))}</bdi></p>'
-XX
+            f'<p><bdi class="doc-id" dir="ltr">{esc(doc.get("doc_id", ""))}</bdi> · {passages} passage{"" if passages == 1 else "s"}</p>'
             f'<p class="hint">You can undo this right after.</p></div>')
 
 
