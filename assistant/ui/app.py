@@ -325,8 +325,11 @@ class AssistantUI:
         else:
             name = getattr(llm, "model", None) or getattr(llm, "name", None) or llm.__class__.__name__
             settings["Answers"] = f"written by a language model ({name}), checked against the cited passages"
-        spec = getattr(self.assistant, "embedder_spec", None) or os.environ.get("ASSISTANT_EMBEDDER") or "auto"
-        settings["Embedding model"] = str(spec)
+        embedder = getattr(self.assistant, "_embedder", None)  # only if already loaded: never load a model here
+        if embedder is not None and getattr(embedder, "model", None):
+            settings["Embedding model"] = f"{embedder.model} ({getattr(embedder, 'backend', '')})"
+        else:
+            settings["Embedding model"] = os.environ.get("ASSISTANT_EMBEDDER") or "auto"
         settings["Uploads kept in"] = str(self.uploads_dir)
         notes = [admin_notes(self.assistant)] if admin_notes(self.assistant) else []
         notes.append("Conversations are kept in each browser (encrypted in its local storage) and survive a reload and "
