@@ -441,11 +441,14 @@ def test_phone_layout(app, new_context):
     page = open_app(new_context(390, 844, device_scale_factor=2, is_mobile=True, has_touch=True), app.url)
     header = page.locator("#header-row").bounding_box()
     assert header["height"] <= 0.12 * 844, f"the header takes {header['height']:.0f} px of 844"
+    rows = set()
     for name in ("Ask", "Citation lookup", "Documents", "Document viewer"):
         tab = page.get_by_role("tab", name=name)
         assert tab.is_visible(), f"the {name} tab is on screen, not behind a menu"
         box = tab.bounding_box()
         assert box["x"] >= 0 and box["x"] + box["width"] <= 390
+        rows.add(round(box["y"]))
+    assert len(rows) == 1, "the tabs fit on one row"
     assert page.evaluate("document.documentElement.scrollWidth") <= 390, "nothing wider than the screen"
     box = page.locator("#question textarea")
     fits = box.evaluate("""t => {

@@ -484,6 +484,14 @@ def test_conversations_round_trip_and_bad_stored_values_start_fresh():
         store["current"] = convs.new_id()
         store = convs.save_turns(store, turns[:2])
     assert len(store["items"]) == convs.MAX_CONVERSATIONS
+    monkeypatch_size = convs.MAX_STORED_BYTES
+    try:  # a browser's storage is limited: the oldest conversations go first
+        convs.MAX_STORED_BYTES = len(json.dumps(store, ensure_ascii=False).encode()) // 3
+        store["current"] = convs.new_id()
+        newest = convs.save_turns(store, turns[:2])
+        assert 1 <= len(newest["items"]) < convs.MAX_CONVERSATIONS and newest["items"][0]["id"] == store["current"]
+    finally:
+        convs.MAX_STORED_BYTES = monkeypatch_size
 
 
 def test_browser_secret_outlives_a_restart(tmp_path, monkeypatch):

@@ -123,6 +123,11 @@ SCROLL_TO_MARK_JS = """
 # Text inputs follow what is typed: Arabic right-to-left, English left-to-right.
 PAGE_JS = """
 () => {
+  // Gradio scopes the app's CSS inside its content box; the page margin (32 px a side) is outside it,
+  // and on a phone it is what pushed the last tab onto a second row.
+  const narrow = document.createElement('style');
+  narrow.textContent = '@media (max-width: 640px) { .gradio-container > .main.app { padding: 8px !important; } }';
+  document.head.appendChild(narrow);
   const fix = () => document.querySelectorAll('textarea, input[type=text]').forEach(t => {
     if (t.getAttribute('dir') !== 'auto') t.setAttribute('dir', 'auto');
   });
@@ -225,7 +230,6 @@ button.remove-doc { margin-top: 6px; margin-inline-start: 6px; font-size: .8rem;
 .about .admin-notes { font-size: .85rem; margin: 8px 0 0; padding-inline-start: 18px; }
 /* Phones: a compact header, every tab on screen, the page (not a box) scrolls the answers. */
 @media (max-width: 640px) {
-  .gradio-container { padding: 6px 8px !important; }
   #header-row { gap: 0 !important; flex-direction: column !important; align-items: stretch; }
   #header-row > * { min-width: 0 !important; width: 100%; }
   #app-header h1 { font-size: 1.05rem; line-height: 1.3; white-space: nowrap; }
@@ -236,7 +240,7 @@ button.remove-doc { margin-top: 6px; margin-inline-start: 6px; font-size: .8rem;
   #main-tabs .tab-container button { padding: 0 6px; font-size: .8rem; }
   #ask-row { flex-wrap: nowrap !important; gap: 6px !important; }
   #ask-row > * { min-width: 0 !important; }
-  #ask-btn { min-width: 64px !important; flex-grow: 0 !important; }
+  #ask-btn { min-width: 92px !important; flex-grow: 0 !important; white-space: nowrap; padding: 0 8px !important; }
   .turn { padding: 8px 10px; }
   table.docs, table.docs tbody, table.docs tr, table.docs td { display: block; width: 100%; }
   table.docs thead { display: none; }

@@ -14,6 +14,7 @@ Stored value::
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import secrets
 import uuid
 from pathlib import Path
@@ -26,6 +27,9 @@ STORE_VERSION = 1
 # the stored value well under it (and the page quick to load).
 MAX_CONVERSATIONS = 30
 MAX_TURNS = 60
+# The encrypted value is base64 (4/3 of the UTF-8 bytes) and localStorage stops at about 5 million
+# characters per site: past this many bytes the oldest conversations are dropped.
+MAX_STORED_BYTES = 2_500_000
 
 
 def empty_store() -> dict[str, Any]:
@@ -125,6 +129,8 @@ def save_turns(store: dict[str, Any], turns: list[dict]) -> dict[str, Any]:
             "questions": sum(1 for t in stored if t["role"] == "user"), "turns": stored}
     others = [i for i in store["items"] if i.get("id") != store["current"]]
     store["items"] = ([item] if stored else []) + others[: MAX_CONVERSATIONS - 1]
+    while len(store["items"]) > 1 and len(json.dumps(store, ensure_ascii=False).encode("utf-8")) > MAX_STORED_BYTES:
+        store["items"].pop()
     return store
 
 
