@@ -1,4 +1,4 @@
-"""Read files into ``Document`` records: txt, md, html, pdf.
+"""Read files into ``Document`` records: txt, md, html, pdf, docx (and web pages, through ``assistant.web``).
 
 Every failure is a ``DocumentError`` subclass naming the file and the reason, so a batch can skip the
 file and report it at the end.
@@ -13,6 +13,7 @@ import unicodedata
 from html.parser import HTMLParser
 from pathlib import Path
 
+from .dates import date_from_text
 from .errors import (
     CorruptDocumentError,
     DocumentTooLargeError,
@@ -21,7 +22,8 @@ from .errors import (
 )
 from .records import Document
 
-SUPPORTED_SUFFIXES = {".txt": "txt", ".text": "txt", ".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".pdf": "pdf"}
+SUPPORTED_SUFFIXES = {".txt": "txt", ".text": "txt", ".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".pdf": "pdf",
+                      ".docx": "docx"}
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 
 _ARABIC = re.compile(r"[\u0621-\u064A]")
@@ -324,6 +326,19 @@ def html_to_text(markup: str) -> tuple[str, str]:
     return text, title
 
 
+def html_meta_date(markup: str) -> str:
+    """The publication date an HTML page declares in its markup (meta tags, JSON-LD, ``<time>``), by
+    htmldate without guessing from the text; "" when it declares none or htmldate is missing."""
+    try:
+        from htmldate import find_date
+    except ImportError:  # optional here: dates are a bonus for local files
+        return ""
+    try:
+        return find_date(markup, extensive_search=False, original_date=True) or ""
+    except Exception:  # noqa: BLE001 - a page htmldate cannot parse simply has no date
+        return ""
+
+
 def _title_from_text(text: str, fallback: str) -> str:
     for line in text.splitlines():
         line = line.strip().lstrip("#").strip()
@@ -367,15 +382,29 @@ def load_document(path: Path | str, *, max_bytes: int = DEFAULT_MAX_BYTES, doc_i
     digest = hashlib.sha256(raw).hexdigest()
     doc_id = doc_id or doc_id_for(path)
     pages: tuple[tuple[int, int], ...] = ()
-    title = ""
+    ocr_pages: tuple[int, ...] = ()
+    title = author = ""
+    # A date the file itself carries (PDF /CreationDate, .docx created): when the file was made, which
+    # is only a fallback for the publication date when the text states none.
+    file_date = ""
     what = sniff_binary(raw)
-    if kind == "pdf":
+    if kind == "docx":
+        if not raw.startswith(b"PK\x03\x04"):
+            raise CorruptDocumentError(path, f"not a Word .docx file (it is {what or 'not a zip archive'}); "
+                                             "open it in Word or LibreOffice and save it as .docx")
+        from .word import extract_docx
+
+        word = extract_docx(path, raw)
+        text, title, author, file_date = word.text, word.title, word.author, word.created
+        text = unicodedata.normalize("NFC", text)
+    elif kind == "pdf":
         if what != "a PDF file":
             detail = f"it is {what}" if what else "no %PDF header"
             raise CorruptDocumentError(path, f"not a PDF file ({detail})")
-        from .pdf import extract_pdf_pages
+        from .pdf import extract_pdf_pages, pdf_creation_date
 
         page_texts = extract_pdf_pages(path)
+        file_date = pdf_creation_date(raw)
         parts, spans, offset = [], [], 0
         for page_text in page_texts:
             parts.append(page_text)
@@ -393,6 +422,7 @@ def load_document(path: Path | str, *, max_bytes: int = DEFAULT_MAX_BYTES, doc_i
         text = decode_text(raw, path)
         text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
         if kind == "html":
+            file_date = html_meta_date(text)
             text, title = html_to_text(text)
     if not text.strip():
         raise EmptyDocumentError(path, "the file is empty (only whitespace)" if kind != "html" else
@@ -408,6 +438,9 @@ def load_document(path: Path | str, *, max_bytes: int = DEFAULT_MAX_BYTES, doc_i
         pages=pages,
         added_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         kind=kind,
+        published=date_from_text(text) or file_date,
+        author=author,
+        ocr_pages=ocr_pages,
     )
 
 

@@ -468,3 +468,33 @@ def extract_pdf_pages(path: Path) -> list[str]:
 def _damage_reason(exc: BaseException) -> str:
     detail = str(exc).strip() or type(exc).__name__
     return f"the PDF is damaged and cannot be read ({detail}); download or export it again"
+
+
+_CREATION_DATE = re.compile(rb"/CreationDate\s*\(\s*(?:D:)?((?:19|20)\d\d)(\d\d)(\d\d)")
+
+
+def pdf_creation_date(data: bytes) -> str:
+    """The PDF's ``/CreationDate`` as ``YYYY-MM-DD``, or "" when absent or unreadable.
+
+    This is when the file was made, not when the text was published; loaders use it only when the
+    text states no date of its own.
+    """
+    import datetime as dt
+
+    match = _CREATION_DATE.search(data)
+    if match is None:  # the info dictionary may sit in a compressed object stream
+        try:
+            from pypdf import PdfReader
+
+            with _quiet_pypdf():
+                info = PdfReader(io.BytesIO(data), strict=False).metadata
+                raw = str(info.get("/CreationDate", "")) if info else ""
+        except Exception:  # noqa: BLE001 - a missing date is not an error
+            return ""
+        match = _CREATION_DATE.search(b"/CreationDate(" + raw.encode("latin-1", "replace"))
+        if match is None:
+            return ""
+    try:
+        return dt.date(*(int(g) for g in match.groups())).isoformat()
+    except ValueError:
+        return ""
