@@ -56,11 +56,25 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    p = sub.add_parser("ingest", help="index files and folders (txt, md, html, pdf)",
-                       epilog="examples:\n  assistant ingest seeds/\n  assistant ingest a.pdf b.html --index /data/ix\n"
-                              "  assistant ingest seeds/ --rebuild      start the index over",
+    p = sub.add_parser("ingest", help="index files, folders and web pages (txt, md, html, pdf, docx, URLs, feeds, sitemaps)",
+                       epilog="examples:\n  assistant ingest seeds/\n  assistant ingest a.pdf b.docx c.html --index /data/ix\n"
+                              "  assistant ingest https://example.com/news/article.html\n"
+                              "  assistant ingest --feed https://example.com/rss.xml --sitemap https://example.com/sitemap.xml\n"
+                              "  assistant ingest http://intranet.local/statement.html --allow-private\n"
+                              "  assistant ingest seeds/ --rebuild      start the index over\n\n"
+                              "web pages are fetched politely: robots.txt is honoured, one request per second per host\n"
+                              "(--rate), a time limit (--timeout) and a size cap (--max-page-mb); private and loopback\n"
+                              "addresses are refused unless --allow-private, so a link cannot reach internal services.",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("paths", nargs="*", metavar="PATH|URL", help="files, folders, or http(s) URLs of articles")
+    p.add_argument("--feed", action="append", default=[], metavar="URL", help="an RSS/Atom feed: ingest every item's link (repeatable)")
+    p.add_argument("--sitemap", action="append", default=[], metavar="URL", help="an XML sitemap: ingest every page it lists (repeatable)")
+    p.add_argument("--allow-private", action="store_true",
+                   help="also fetch private and loopback addresses (localhost, 10.x, 192.168.x): off by default")
+    p.add_argument("--timeout", type=float, default=20.0, metavar="SECONDS", help="time limit per web request (default 20)")
+    p.add_argument("--max-page-mb", type=float, default=5.0, help="skip web pages larger than this (default 5)")
+    p.add_argument("--rate", type=float, default=1.0, metavar="N", help="at most N requests per second to one host (default 1)")
+    p.add_argument("--max-urls", type=int, default=500, metavar="N", help="most pages taken from one feed or sitemap (default 500)")
     _common(p)
     p.add_argument("--rebuild", action="store_true", help="discard the existing index and index PATHs from scratch")
     p.add_argument("--max-file-mb", type=float, default=20.0, help="skip files larger than this (default 20)")
@@ -199,11 +213,28 @@ def _print_answer(answer, text_shown: bool = False) -> None:
                 print(f"      machine translation: {answer.translations[c.marker]}")
 
 
+def _ingest_items(args) -> list:
+    """The PATHs as given, URLs as web pages, and the --feed/--sitemap URLs, all under one fetcher."""
+    from .web import Feed, FetchPolicy, Fetcher, Sitemap, WebPage, is_url
+
+    if not (args.paths or args.feed or args.sitemap):
+        raise AssistantError("Nothing to ingest: give files, folders or URLs, or --feed URL / --sitemap URL "
+                             "(see: assistant ingest --help)")
+    if args.timeout <= 0 or args.max_page_mb <= 0 or args.rate <= 0 or args.max_urls < 1:
+        raise AssistantError("--timeout, --max-page-mb, --rate and --max-urls must be positive")
+    fetcher = Fetcher(FetchPolicy(timeout=args.timeout, max_bytes=int(args.max_page_mb * 1024 * 1024),
+                                  per_host_rate=args.rate, allow_private=args.allow_private, max_urls=args.max_urls))
+    items: list = [WebPage(p, fetcher) if is_url(p) else p for p in args.paths]
+    items += [Feed(u, fetcher) for u in args.feed] + [Sitemap(u, fetcher) for u in args.sitemap]
+    return items
+
+
 def cmd_ingest(args) -> int:
     assistant = make_assistant(args, max_file_bytes=int(args.max_file_mb * 1024 * 1024))
+    items = _ingest_items(args)
     update, close = _progress_bar(args.no_progress or args.json)
     try:
-        report = assistant.ingest(args.paths, progress=update, rebuild=args.rebuild)
+        report = assistant.ingest(items, progress=update, rebuild=args.rebuild)
     finally:
         close()
     if args.json:

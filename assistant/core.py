@@ -200,12 +200,16 @@ class Assistant:
 
     def ingest(
         self,
-        paths: Sequence[Path | str],
+        paths: Sequence[Path | str | Any],
         *,
         progress: ProgressCallback | None = None,
         rebuild: bool = False,
     ) -> IngestReport:
         """Index files and folders; unchanged files are skipped, changed ones replaced.
+
+        ``paths`` may also hold web sources: ``http(s)://`` strings, or ``web.WebPage``/``web.Feed``/
+        ``web.Sitemap`` items carrying their fetch policy (``loaders.expand_paths`` lists them,
+        ``loaders.load_document`` fetches each page; a page whose HTML is unchanged is unchanged).
 
         A bad file is skipped and reported in ``IngestReport.skipped``; it never aborts the batch. Work
         is committed every ``COMMIT_EVERY_CHUNKS`` chunks and at the end, each commit atomic.

@@ -21,6 +21,8 @@ from .errors import (
     UnsupportedFileError,
 )
 from .records import Document
+from .web import Feed, Sitemap, WebItem, WebPage
+from .web import is_url as _is_url
 
 SUPPORTED_SUFFIXES = {".txt": "txt", ".text": "txt", ".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".pdf": "pdf",
                       ".docx": "docx"}
@@ -347,13 +349,18 @@ def _title_from_text(text: str, fallback: str) -> str:
     return fallback
 
 
-def load_document(path: Path | str, *, max_bytes: int = DEFAULT_MAX_BYTES, doc_id: str | None = None) -> Document:
-    """Read one file into a ``Document``.
+def load_document(path: Path | str | WebPage, *, max_bytes: int = DEFAULT_MAX_BYTES, doc_id: str | None = None) -> Document:
+    """Read one file, or fetch one web page (a ``web.WebPage`` or an ``http(s)://`` string), into a ``Document``.
 
     Raises:
         UnsupportedFileError, EmptyDocumentError, CorruptDocumentError, EncryptedDocumentError,
-        DocumentTooLargeError: with the path and reason.
+        DocumentTooLargeError: with the path and reason. For web pages, ``FetchError`` and
+        ``RefusedURLError`` with the URL and reason (the page's size cap is the fetcher's).
     """
+    if isinstance(path, WebPage) or _is_url(path):
+        from .web import load_web_page
+
+        return load_web_page(path)  # type: ignore[arg-type]
     path = Path(path)
     if display_path(path) != str(path):
         raise CorruptDocumentError(display_path(path), "the file name is not valid UTF-8 (saved on another system?); "
@@ -444,14 +451,23 @@ def load_document(path: Path | str, *, max_bytes: int = DEFAULT_MAX_BYTES, doc_i
     )
 
 
-def expand_paths(paths: list[Path | str]) -> tuple[list[Path], list[tuple[str, str]]]:
-    """Files to ingest from files and folders, plus ``(path, reason)`` for paths that cannot be used.
+def expand_paths(paths: list[Path | str | WebItem]) -> tuple[list[Path | WebPage], list[tuple[str, str]]]:
+    """Files and web pages to ingest, plus ``(path or URL, reason)`` for items that cannot be used.
 
     Folders are walked recursively for supported suffixes, in a stable order; hidden files are skipped.
+    Web items (``web.WebPage``, ``web.Feed``, ``web.Sitemap`` or a URL string) become the pages they
+    list; a feed or sitemap is fetched here, a page later, by ``load_document``.
     """
-    files: list[Path] = []
+    files: list[Path | WebPage] = []
     problems: list[tuple[str, str]] = []
     for item in paths:
+        if isinstance(item, (WebPage, Feed, Sitemap)) or _is_url(item):
+            from .web import expand_web
+
+            pages, web_problems = expand_web(item)  # type: ignore[arg-type]
+            files.extend(pages)
+            problems.extend(web_problems)
+            continue
         path = Path(item)
         if path.is_dir():
             for child in sorted(path.rglob("*")):
