@@ -221,6 +221,6 @@ def test_a_question_about_a_fetched_article_is_answered_with_a_citation(site, we
 def test_an_english_question_about_a_fetched_article_retrieves_the_sentence(site, web_assistant):
     hits = web_assistant.search("How much did the reconstruction of the Benghazi bridge cost?", k=3).hits
     top = hits[0]
-    assert {h.chunk.doc_id for h in hits} == {url_doc_id(site.url(EN_ARTICLE))}
+    assert top.chunk.doc_id == url_doc_id(site.url(EN_ARTICLE))
     assert "38 million dinars" in " ".join(h.chunk.text for h in hits)
     assert web_assistant.document(top.chunk.doc_id).text[top.best_start : top.best_end] == top.best_text
