@@ -45,6 +45,22 @@ def _llm_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-llm", action="store_true", help="extractive answers even when a model is configured")
 
 
+def _date_arg(value: str) -> str:
+    from .dates import check_date_arg
+
+    try:
+        return check_date_arg(value, "the date") or ""
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _date_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--since", type=_date_arg, metavar="YYYY-MM-DD",
+                        help="only documents published on or after this date (undated documents are left out)")
+    parser.add_argument("--until", type=_date_arg, metavar="YYYY-MM-DD",
+                        help="only documents published on or before this date (undated documents are left out)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="assistant",
@@ -83,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ask", help="answer a question with citations",
                        epilog='examples:\n  assistant ask "What did Lavrov announce?"\n  assistant ask "ماذا أعلن لافروف؟" --json -k 8\n'
-                              '  assistant ask "Who will lead it?" --history chat.json\n\n'
+                              '  assistant ask "Who will lead it?" --history chat.json\n'
+                              '  assistant ask "What happened in Tarhuna?" --since 2020-06-01 --until 2020-06-30\n\n'
                               'chat.json: [{"role": "user", "content": "What did Lavrov announce?"}, {"role": "assistant", "content": "..."}]',
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("question")
@@ -92,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--history", metavar="FILE", help='JSON list of {"role": "user"|"assistant", "content": str}')
     p.add_argument("-k", type=int, default=5, help="passages to retrieve (default 5)")
+    _date_flags(p)
 
     p = sub.add_parser("lookup", help="find where the corpus says something (no generated text)",
                        epilog='examples:\n  assistant lookup "Tarhuna is 95 km from Tripoli"\n  assistant lookup "ترهونة 95 كيلومترا" --json',
@@ -207,7 +225,9 @@ def _print_answer(answer, text_shown: bool = False) -> None:
         print("\nSources:")
         for c in answer.citations:
             page = f", page {c.page}" if c.page else ""
-            print(f"  [{c.marker}] {c.title} ({c.doc_id}{page}, chars {c.start}-{c.end})")
+            page += " (OCR)" if c.ocr else ""
+            published = f", published {c.published}" if c.published else ""
+            print(f"  [{c.marker}] {c.title} ({c.doc_id}{page}{published}, chars {c.start}-{c.end})")
             print(f"      {c.quote}")
             if c.marker in answer.translations:
                 print(f"      machine translation: {answer.translations[c.marker]}")
@@ -250,11 +270,11 @@ def cmd_ask(args) -> int:
     assistant = make_assistant(args)
     history = _read_history(args.history)
     if args.json:
-        answer = assistant.ask(args.question, history, k=args.k)
+        answer = assistant.ask(args.question, history, k=args.k, since=args.since, until=args.until)
         print(json.dumps(answer.to_dict(), ensure_ascii=False))
         return 0
     streamed, answer = "", None
-    for answer in assistant.ask_stream(args.question, history, k=args.k):
+    for answer in assistant.ask_stream(args.question, history, k=args.k, since=args.since, until=args.until):
         if answer.mode != "llm" or answer.citations or answer.abstained:
             continue  # final answers are printed whole below
         if not answer.text.startswith(streamed):  # the model was asked again (wrong language)

@@ -61,6 +61,11 @@ def test_ingest_reingest_and_change(site, fetcher, hash_assistant):
     assert len(report.added) == 2 and not report.skipped, report.to_dict()
     docs = {d["doc_id"]: d for d in hash_assistant.documents()}
     assert {d["source"] for d in docs.values()} == set(urls)
+    # Dates, author and site survive the index (the folder store writes them to its documents log).
+    reopened = type(hash_assistant)(hash_assistant.index_dir, embedder="hash")
+    en = reopened.document(url_doc_id(urls[0]))
+    assert (en.published, en.author, en.site, en.kind) == ("2021-03-18", "Sara Haddad", "Coastal Herald", "web")
+    assert reopened.document(url_doc_id(urls[1])).published == "2020-06-05"
     again = hash_assistant.ingest([WebPage(u, fetcher) for u in urls])
     assert sorted(again.unchanged) == sorted(report.added) and not again.added and again.chunks_added == 0
     content_type, body = site.pages[EN_ARTICLE]
