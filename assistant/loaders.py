@@ -328,6 +328,36 @@ def html_to_text(markup: str) -> tuple[str, str]:
     return text, title
 
 
+def _ocr_textless_pages(path: Path, page_texts: list[str]) -> tuple[list[str], tuple[int, ...]]:
+    """Pages without a text layer read by OCR when it is installed; returns the page texts and the
+    numbers of the pages OCR filled.
+
+    Raises:
+        EmptyDocumentError: no page has text, and OCR is not installed (the message says how to
+            install it) or read nothing.
+    """
+    from .ocr import ocr_pdf_pages, ocr_unavailable_reason
+    from .pdf import NO_TEXT_LAYER_MESSAGE, OCR_FOUND_NOTHING_MESSAGE
+
+    blank = [number for number, text in enumerate(page_texts, 1) if not text.strip()]
+    if not blank:
+        return page_texts, ()
+    unavailable = ocr_unavailable_reason()
+    if unavailable is not None:
+        if len(blank) == len(page_texts):
+            raise EmptyDocumentError(path, f"{NO_TEXT_LAYER_MESSAGE}; or {unavailable}")
+        return page_texts, ()  # some pages have text: keep them rather than refuse the file
+    texts = list(page_texts)
+    filled = []
+    for number, text in sorted(ocr_pdf_pages(path, blank).items()):
+        if text.strip():
+            texts[number - 1] = text
+            filled.append(number)
+    if not any(t.strip() for t in texts):
+        raise EmptyDocumentError(path, OCR_FOUND_NOTHING_MESSAGE)
+    return texts, tuple(filled)
+
+
 def html_meta_date(markup: str) -> str:
     """The publication date an HTML page declares in its markup (meta tags, JSON-LD, ``<time>``), by
     htmldate without guessing from the text; "" when it declares none or htmldate is missing."""
@@ -410,7 +440,8 @@ def load_document(path: Path | str | WebPage, *, max_bytes: int = DEFAULT_MAX_BY
             raise CorruptDocumentError(path, f"not a PDF file ({detail})")
         from .pdf import extract_pdf_pages, pdf_creation_date
 
-        page_texts = extract_pdf_pages(path)
+        page_texts = extract_pdf_pages(path, allow_empty=True)
+        page_texts, ocr_pages = _ocr_textless_pages(path, page_texts)
         file_date = pdf_creation_date(raw)
         parts, spans, offset = [], [], 0
         for page_text in page_texts:
