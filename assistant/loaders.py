@@ -510,4 +510,25 @@ def expand_paths(paths: list[Path | str | WebItem]) -> tuple[list[Path | WebPage
             files.append(path)
         else:
             problems.append((display_path(path), "no such file or folder"))
-    return files, problems
+    return _unique(files), problems
+
+
+def _unique(items: list[Path | WebPage]) -> list[Path | WebPage]:
+    """``items`` without repeats, first kept: a file named twice or also inside a listed folder, a URL
+    given directly and listed by a feed. Ingesting one document twice in a batch would index it twice."""
+    from .web import normalize_url
+
+    seen: set[str] = set()
+    out = []
+    for item in items:
+        if isinstance(item, WebPage):
+            key = "url:" + normalize_url(item.url)
+        else:
+            try:
+                key = "file:" + str(item.resolve())
+            except OSError:
+                key = "file:" + str(item)
+        if key not in seen:
+            seen.add(key)
+            out.append(item)
+    return out

@@ -186,3 +186,10 @@ def docx_assistant(tmp_path_factory):
     report = assistant.ingest([make_docx(folder / "bulletin.docx")])
     assert report.added == ["bulletin"], report.summary()
     return assistant
+
+
+def test_a_file_named_twice_and_inside_a_named_folder_is_ingested_once(hash_assistant, tmp_path):
+    path = make_docx(tmp_path / "bulletin.docx")
+    report = hash_assistant.ingest([path, tmp_path, str(path)])
+    assert report.added == ["bulletin"] and not report.skipped, report.to_dict()
+    assert [d["doc_id"] for d in hash_assistant.documents()] == ["bulletin"]

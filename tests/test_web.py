@@ -229,3 +229,9 @@ def test_an_english_question_about_a_fetched_article_retrieves_the_sentence(site
     assert top.chunk.doc_id == url_doc_id(site.url(EN_ARTICLE))
     assert "38 million dinars" in " ".join(h.chunk.text for h in hits)
     assert web_assistant.document(top.chunk.doc_id).text[top.best_start : top.best_end] == top.best_text
+
+
+def test_a_page_given_directly_and_listed_by_the_feed_is_ingested_once(site, fetcher, hash_assistant):
+    report = hash_assistant.ingest([WebPage(site.url(EN_ARTICLE) + "#top", fetcher), Feed(site.url("/feed.xml"), fetcher)])
+    assert len(report.added) == 2 and not report.skipped, report.to_dict()
+    assert len(hash_assistant.documents()) == 2
