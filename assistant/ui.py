@@ -790,11 +790,39 @@ class AssistantUI:
             summary = report.summary()
         return render_ingest_status(lines, problems, summary), *self._docs_outputs(), None
 
+    def on_ingest_url(self, text: str | None, kind: str = "page", progress=gr.Progress()):
+        """Fetch web articles (one URL per line), or every page of a feed or sitemap, into the index.
+
+        The app is a server, so its URL box must not become a way into the newsroom's network: private
+        and loopback addresses are refused unless ``ASSISTANT_ALLOW_PRIVATE_URLS=1`` is set.
+        """
+        from .web import Feed, FetchPolicy, Fetcher, Sitemap, WebPage
+
+        urls = [u for u in (text or "").split() if u]
+        if not urls:
+            return render_ingest_status([], [], "Paste one or more http(s) URLs first."), *self._docs_outputs(), gr.skip()
+        fetcher = Fetcher(FetchPolicy(allow_private=os.environ.get("ASSISTANT_ALLOW_PRIVATE_URLS") == "1"))
+        make = {"feed": Feed, "sitemap": Sitemap}.get(kind, WebPage)
+        items = [make(url, fetcher) for url in urls[:MAX_UPLOAD_FILES]]
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            what = "Fetching" if stage == "reading" else "Embedding passages"
+            progress((done, max(total, 1)), desc=f"{what} {done}/{total}")
+
+        with self.lock.write():
+            try:
+                report = self.assistant.ingest(items, progress=on_progress)
+            except AssistantError as exc:
+                return render_ingest_status([], [("index", str(exc))]), *self._docs_outputs(), gr.skip()
+        lines = [f"{label}: {', '.join(ids)}" for label, ids in (("Added", report.added), ("Updated", report.updated),
+                                                                   ("Already indexed, unchanged", report.unchanged)) if ids]
+        return render_ingest_status(lines, report.skipped, report.summary()), *self._docs_outputs(), ""
+
     @staticmethod
     def _check_upload(src: Path, shown: str, seen: set[str]) -> str | None:
         suffix = Path(shown).suffix.lower()
         if suffix not in SUPPORTED_SUFFIXES:
-            return f"unsupported file type {suffix or '(no extension)'!r}; supported: .txt, .md, .html, .pdf"
+            return f"unsupported file type {suffix or '(no extension)'!r}; supported: .txt, .md, .html, .pdf, .docx"
         try:
             size = src.stat().st_size
         except OSError:
@@ -862,10 +890,15 @@ class AssistantUI:
                     with gr.Row():
                         with gr.Column(scale=3):
                             files = gr.File(
-                                label=f"Add documents: .txt .md .html .pdf (up to {MAX_UPLOAD_FILES} files, 20 MB each)",
+                                label=f"Add documents: .txt .md .html .pdf .docx (up to {MAX_UPLOAD_FILES} files, 20 MB each)",
                                 file_count="multiple", file_types=UPLOAD_TYPES, elem_id="upload", height=180,
                             )
                             ingest_btn = gr.Button("Add to index", variant="primary", elem_id="ingest-btn")
+                            url_box = gr.Textbox(label="Or add web articles by URL (one per line)", lines=2,
+                                                 placeholder="https://example.com/news/article.html", elem_id="url-input")
+                            url_kind = gr.Radio([("Articles", "page"), ("RSS/Atom feed", "feed"), ("Sitemap", "sitemap")],
+                                                value="page", show_label=False, elem_id="url-kind")
+                            url_btn = gr.Button("Fetch and add", elem_id="url-btn")
                         with gr.Column(scale=2):
                             ingest_status = gr.HTML("", elem_id="ingest-status", js_on_load=None)
                             remove_choice = gr.Dropdown(label="Remove a document", choices=[], value=None,
@@ -895,6 +928,8 @@ class AssistantUI:
             ingest_btn.click(self.on_ingest, files, [ingest_status, *docs_outputs, files], show_progress="full",
                              **private)
             remove_btn.click(self.on_remove, remove_choice, [ingest_status, *docs_outputs], **private)
+            url_btn.click(self.on_ingest_url, [url_box, url_kind], [ingest_status, *docs_outputs, url_box],
+                          show_progress="full", **private)
             demo.load(self.on_load, None, docs_outputs, show_progress="hidden", **private)
 
             gr.api(self.api_ask, api_name="ask")

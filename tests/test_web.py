@@ -235,3 +235,19 @@ def test_a_page_given_directly_and_listed_by_the_feed_is_ingested_once(site, fet
     report = hash_assistant.ingest([WebPage(site.url(EN_ARTICLE) + "#top", fetcher), Feed(site.url("/feed.xml"), fetcher)])
     assert len(report.added) == 2 and not report.skipped, report.to_dict()
     assert len(hash_assistant.documents()) == 2
+
+
+def test_the_ui_documents_tab_takes_urls_and_feeds(site, tmp_path, monkeypatch):
+    ui_module = pytest.importorskip("assistant.ui")
+    from assistant import Assistant
+
+    ui = ui_module.AssistantUI(Assistant(tmp_path / "index", embedder="hash"))
+    no_progress = lambda *args, **kwargs: None  # noqa: E731 - gradio's progress tracker outside a request
+    status, table, *_ = ui.on_ingest_url(site.url(EN_ARTICLE), "page", progress=no_progress)
+    assert "127.0.0.1 is a private or loopback address" in status and not ui.assistant.documents()
+    monkeypatch.setenv("ASSISTANT_ALLOW_PRIVATE_URLS", "1")
+    status, table, *_, box = ui.on_ingest_url(site.url("/feed.xml"), "feed", progress=no_progress)
+    assert "Added: " in status and "2 added" in status and box == ""
+    assert "Benghazi bridge reopens to traffic after two years" in table and "تشغيل محطة تحلية المياه" in table
+    status, *_ = ui.on_ingest_url(f"{site.url('/status/404')}\n{site.url(AR_ARTICLE)}", "page", progress=no_progress)
+    assert "Already indexed, unchanged: " in status and "HTTP 404 Not Found" in status
