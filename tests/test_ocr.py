@@ -36,7 +36,7 @@ EN_PARAGRAPHS = [
 ]
 
 
-def make_scanned_statement(path: Path) -> Path:
+def make_scanned_statement(path: Path, arabic: list[str] = AR_PARAGRAPHS, english: list[str] = EN_PARAGRAPHS) -> Path:
     """Three pages: a typed cover note with a text layer, then an Arabic and an English scanned page."""
     fpdf = pytest.importorskip("fpdf")
     from pypdf import PdfReader, PdfWriter
@@ -48,7 +48,7 @@ def make_scanned_statement(path: Path) -> Path:
     cover.set_font("helvetica", size=12)
     cover.cell(0, 10, "Cover note: two scanned press statements follow.")
     scans = io.BytesIO()
-    save_pdf([render_page(AR_PARAGRAPHS, rtl=True, seed=1), render_page(EN_PARAGRAPHS, rtl=False, seed=2)], scans)
+    save_pdf([render_page(arabic, rtl=True, seed=1), render_page(english, rtl=False, seed=2)], scans)
     writer = PdfWriter()
     for reader in (PdfReader(io.BytesIO(bytes(cover.output()))), PdfReader(scans)):
         for page in reader.pages:
