@@ -144,10 +144,18 @@ def test_cli_names_the_bad_docx(tmp_path, capsys):
     assert f"skipped {bad}: a zip archive but not a Word .docx document" in err
 
 
-# English questions over English text abstain until the lead's issue 13 (retrieval and the abstain
-# decision on English corpora) lands: should_abstain counts an English name with no Arabic spelling in
-# the index as unknown. Strict, so the marker is removed as soon as that fix makes it pass.
-ENGLISH_ABSTAINS = pytest.mark.xfail(strict=True, reason="issue 13: English questions over English documents abstain")
+def _english_corpora_answered() -> bool:
+    from assistant import Assistant
+
+    return hasattr(Assistant, "decide")  # issue 13's evidence decision (answer / partial / abstain)
+
+
+# English questions over English text abstain before issue 13 (the answer/partial/abstain decision on
+# English corpora): should_abstain counts an English name with no Arabic spelling in the index as
+# unknown. Strict while that code is in place; a plain test once Assistant.decide exists (checked on
+# main's 48ea379: both English questions are then answered with their citation).
+ENGLISH_ABSTAINS = pytest.mark.xfail(not _english_corpora_answered(), strict=True,
+                                     reason="issue 13: English questions over English documents abstain")
 
 
 @pytest.mark.e2e

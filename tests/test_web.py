@@ -201,7 +201,7 @@ def web_assistant(site, tmp_path_factory):
     return assistant
 
 
-ENGLISH_ABSTAINS = pytest.mark.xfail(strict=True, reason="issue 13: English questions over English documents abstain")
+from test_docx import ENGLISH_ABSTAINS  # noqa: E402 - strict xfail until issue 13's decision is in
 
 
 @pytest.mark.e2e
