@@ -8,7 +8,7 @@ Properties: nothing raises except a ``DocumentError`` (with the file and a reaso
 every document that loads satisfies ``document.text[chunk.start:chunk.end] == chunk.text``, with its
 sentences inside it, and a search over the indexed result quotes exactly ``text[start:end]``.
 
-How many inputs a run tries: each test's ``max_examples`` (below, ``EXAMPLES``): 4,440 generated
+How many inputs a run tries: each test's ``max_examples`` (below, ``EXAMPLES``): 4,740 generated
 inputs per run (the "segment" budget serves two tests), in about 30 s on this machine. The
 database of failing examples is off (``database=None``) so runs do not write into the tree.
 """
@@ -39,9 +39,9 @@ SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 
 EXAMPLES = {
     "segment": 800, "normalize": 500, "html": 400, "dates": 400, "ocr_text": 200, "url_ids": 300,
-    "bytes": 400, "truncated": 400, "web": 200, "citations": 40,
+    "bytes": 400, "truncated": 400, "web": 200, "citations": 40, "url_checks": 300,
 }
-assert sum(EXAMPLES.values()) == 3640  # "segment" runs twice (two tests): 4,440 generated inputs in all
+assert sum(EXAMPLES.values()) == 3940  # "segment" runs twice (two tests): 4,740 generated inputs in all
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -275,3 +275,26 @@ def test_search_over_any_ingested_text_quotes_exact_spans(tmp_path_factory, text
     for hit in hits:
         assert document.text[hit.chunk.start : hit.chunk.end] == hit.chunk.text
         assert document.text[hit.best_start : hit.best_end] == hit.best_text
+
+
+@_settings("url_checks")
+@given(scheme=st.sampled_from(["http", "https", "HTTP", "file", "ftp", "javascript", "data", "gopher"]),
+       address=st.one_of(st.ip_addresses(v=4).map(str), st.ip_addresses(v=6).map(lambda a: f"[{a}]"),
+                         st.sampled_from(["localhost", "", "127.1", "0", "[::ffff:127.0.0.1]"])),
+       rest=st.text(max_size=30))
+def test_the_url_check_lets_through_only_public_http(scheme, address, rest):
+    """No DNS here: hosts are address literals or localhost (from /etc/hosts)."""
+    import ipaddress
+
+    from assistant.errors import FetchError
+    from assistant.web import FetchPolicy
+
+    url = f"{scheme}://{address}/{rest}"
+    try:
+        parts = Fetcher(FetchPolicy()).check_url(url)
+    except FetchError as exc:
+        assert exc.path == url and exc.reason
+        return
+    assert parts.scheme.lower() in ("http", "https")
+    ip = ipaddress.ip_address(parts.hostname)
+    assert ip.is_global and not ip.is_multicast

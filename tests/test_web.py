@@ -7,7 +7,7 @@ import pytest
 
 from assistant.errors import FetchError, RefusedURLError
 from assistant.web import USER_AGENT, Feed, FetchPolicy, Fetcher, Sitemap, WebPage, load_web_page, url_doc_id
-from web_support.server import AR_ARTICLE, EN_ARTICLE, HUGE_BYTES, SLOW_SECONDS, start_site
+from web_support.server import AR_ARTICLE, EN_ARTICLE, HUGE_BYTES, OLD_AR_ARTICLE, SLOW_SECONDS, start_site
 
 TIMEOUT = 1.0  # well under the slow page's delay
 assert TIMEOUT < SLOW_SECONDS
@@ -251,3 +251,15 @@ def test_the_ui_documents_tab_takes_urls_and_feeds(site, tmp_path, monkeypatch):
     assert "Benghazi bridge reopens to traffic after two years" in table and "تشغيل محطة تحلية المياه" in table
     status, *_ = ui.on_ingest_url(f"{site.url('/status/404')}\n{site.url(AR_ARTICLE)}", "page", progress=no_progress)
     assert "Already indexed, unchanged: " in status and "HTTP 404 Not Found" in status
+
+
+def test_a_gzipped_sitemap_is_read(site, fetcher, hash_assistant):
+    report = hash_assistant.ingest([Sitemap(site.url("/sitemap.xml.gz"), fetcher)])
+    assert len(report.added) == 2 and [p for p, _ in report.skipped] == [site.url("/private/memo.html")]
+
+
+def test_an_old_arabic_site_in_windows_1256_is_decoded(site, fetcher):
+    doc = load_web_page(WebPage(site.url(OLD_AR_ARTICLE), fetcher))
+    assert "مهرجان غدامس السياحي" in doc.title
+    assert "بمشاركة فرق فنية من تونس والجزائر" in doc.text and "الرئيسية" not in doc.text
+    assert doc.published == "2009-04-12"

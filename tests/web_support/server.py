@@ -3,6 +3,7 @@ buttons, comments and "read also" lists), a feed, a sitemap, robots.txt, and pag
 
 from __future__ import annotations
 
+import gzip
 import threading
 import time
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 EN_ARTICLE = "/en/2021/03/benghazi-bridge-reopens.html"
 AR_ARTICLE = "/ar/2020/06/tobruk-desalination.html"
+OLD_AR_ARTICLE = "/archive/2009/04/ghadames-festival.html"
 SLOW_SECONDS = 3.0
 HUGE_BYTES = 3 * 1024 * 1024
 
@@ -44,6 +46,17 @@ def _sitemap(base: str) -> bytes:
     urls = "".join(f"<url><loc>{base}{p}</loc></url>" for p in (EN_ARTICLE, AR_ARTICLE, "/private/memo.html"))
     return (f'<?xml version="1.0" encoding="UTF-8"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
             f"{urls}</urlset>").encode("utf-8")
+
+
+def _old_arabic_page() -> bytes:
+    html = ('<html><head><meta http-equiv="Content-Type" content="text/html; charset=windows-1256">'
+            "<title>مهرجان غدامس السياحي</title></head><body><div id=menu><a href=/>الرئيسية</a></div>"
+            "<h1>مهرجان غدامس السياحي يستقبل زواره</h1><p>الأحد 12 نيسان 2009</p>"
+            "<p>انطلقت فعاليات مهرجان غدامس السياحي في دورته الثانية والعشرين بمشاركة فرق فنية من تونس والجزائر "
+            "والنيجر، وسط حضور لافت من الزوار الأجانب الذين قدموا لمشاهدة المدينة القديمة.</p>"
+            "<p>وقال رئيس اللجنة المنظمة إن المهرجان يستمر ثلاثة أيام ويتضمن عروضا للفروسية وسباقات للهجن.</p>"
+            "</body></html>")
+    return html.encode("cp1256")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -121,6 +134,9 @@ def start_site() -> tuple[Site, ThreadingHTTPServer]:
         "/sitemap.xml": ("application/xml", _sitemap(base)),
         "/report.pdf": ("application/pdf", b"%PDF-1.4\n%%EOF\n"),
         "/not-a-feed.xml": ("application/xml", b"<html><body>hello</body></html>"),
+        "/sitemap.xml.gz": ("application/gzip", gzip.compress(_sitemap(base))),
+        # An old Arabic site: Windows-1256 bytes, the charset only in a <meta> tag, not in the header.
+        OLD_AR_ARTICLE: ("text/html", _old_arabic_page()),
     })
     handler.site = site
     threading.Thread(target=server.serve_forever, daemon=True).start()
