@@ -45,6 +45,22 @@ def _llm_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-llm", action="store_true", help="extractive answers even when a model is configured")
 
 
+def _date_arg(value: str) -> str:
+    from .dates import check_date_arg
+
+    try:
+        return check_date_arg(value, "the date") or ""
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _date_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--since", type=_date_arg, metavar="YYYY-MM-DD",
+                        help="only documents published on or after this date (undated documents are left out)")
+    parser.add_argument("--until", type=_date_arg, metavar="YYYY-MM-DD",
+                        help="only documents published on or before this date (undated documents are left out)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="assistant",
@@ -56,11 +72,25 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    p = sub.add_parser("ingest", help="index files and folders (txt, md, html, pdf)",
-                       epilog="examples:\n  assistant ingest seeds/\n  assistant ingest a.pdf b.html --index /data/ix\n"
-                              "  assistant ingest seeds/ --rebuild      start the index over",
+    p = sub.add_parser("ingest", help="index files, folders and web pages (txt, md, html, pdf, docx, URLs, feeds, sitemaps)",
+                       epilog="examples:\n  assistant ingest seeds/\n  assistant ingest a.pdf b.docx c.html --index /data/ix\n"
+                              "  assistant ingest https://example.com/news/article.html\n"
+                              "  assistant ingest --feed https://example.com/rss.xml --sitemap https://example.com/sitemap.xml\n"
+                              "  assistant ingest http://intranet.local/statement.html --allow-private\n"
+                              "  assistant ingest seeds/ --rebuild      start the index over\n\n"
+                              "web pages are fetched politely: robots.txt is honoured, one request per second per host\n"
+                              "(--rate), a time limit (--timeout) and a size cap (--max-page-mb); private and loopback\n"
+                              "addresses are refused unless --allow-private, so a link cannot reach internal services.",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("paths", nargs="*", metavar="PATH|URL", help="files, folders, or http(s) URLs of articles")
+    p.add_argument("--feed", action="append", default=[], metavar="URL", help="an RSS/Atom feed: ingest every item's link (repeatable)")
+    p.add_argument("--sitemap", action="append", default=[], metavar="URL", help="an XML sitemap: ingest every page it lists (repeatable)")
+    p.add_argument("--allow-private", action="store_true",
+                   help="also fetch private and loopback addresses (localhost, 10.x, 192.168.x): off by default")
+    p.add_argument("--timeout", type=float, default=20.0, metavar="SECONDS", help="time limit per web request (default 20)")
+    p.add_argument("--max-page-mb", type=float, default=5.0, help="skip web pages larger than this (default 5)")
+    p.add_argument("--rate", type=float, default=1.0, metavar="N", help="at most N requests per second to one host (default 1)")
+    p.add_argument("--max-urls", type=int, default=500, metavar="N", help="most pages taken from one feed or sitemap (default 500)")
     _common(p)
     p.add_argument("--rebuild", action="store_true", help="discard the existing index and index PATHs from scratch")
     p.add_argument("--max-file-mb", type=float, default=20.0, help="skip files larger than this (default 20)")
@@ -70,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", help="answer a question with citations",
                        epilog='examples:\n  assistant ask "What did Lavrov announce?"\n  assistant ask "ماذا أعلن لافروف؟" --json -k 8\n'
                               '  assistant ask "Who will lead it?" --history chat.json\n'
-                              '  assistant ask "What did Lavrov announce?" --format markdown > sources.md\n\n'
+                              '  assistant ask "What did Lavrov announce?" --format markdown > sources.md\n'
+                              '  assistant ask "What happened in Tarhuna?" --since 2020-06-01 --until 2020-06-30\n\n'
                               'chat.json: [{"role": "user", "content": "What did Lavrov announce?"}, {"role": "assistant", "content": "..."}]',
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("question")
@@ -82,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "the quoted sentence), as the web UI's Copy as Markdown")
     p.add_argument("--history", metavar="FILE", help='JSON list of {"role": "user"|"assistant", "content": str}')
     p.add_argument("-k", type=int, default=5, help="passages to retrieve (default 5)")
+    _date_flags(p)
 
     p = sub.add_parser("lookup", help="find where the corpus says something (no generated text)",
                        epilog='examples:\n  assistant lookup "Tarhuna is 95 km from Tripoli"\n  assistant lookup "ترهونة 95 كيلومترا" --json',
@@ -198,7 +230,9 @@ def _print_answer(answer, text_shown: bool = False) -> None:
         print("\nSources:")
         for c in answer.citations:
             page = f", page {c.page}" if c.page else ""
-            print(f"  [{c.marker}] {c.title} ({c.doc_id}{page}, chars {c.start}-{c.end})")
+            page += " (OCR)" if c.ocr else ""
+            published = f", published {c.published}" if c.published else ""
+            print(f"  [{c.marker}] {c.title} ({c.doc_id}{page}{published}, chars {c.start}-{c.end})")
             print(f"      {c.quote}")
             if c.marker in answer.translations:
                 print(f"      machine translation: {answer.translations[c.marker]}")
@@ -208,11 +242,28 @@ def _print_answer(answer, text_shown: bool = False) -> None:
             print(f"  {hit.title} ({hit.chunk.doc_id}, chars {hit.chunk.start}-{hit.chunk.end})")
 
 
+def _ingest_items(args) -> list:
+    """The PATHs as given, URLs as web pages, and the --feed/--sitemap URLs, all under one fetcher."""
+    from .web import Feed, FetchPolicy, Fetcher, Sitemap, WebPage, is_url
+
+    if not (args.paths or args.feed or args.sitemap):
+        raise AssistantError("Nothing to ingest: give files, folders or URLs, or --feed URL / --sitemap URL "
+                             "(see: assistant ingest --help)")
+    if args.timeout <= 0 or args.max_page_mb <= 0 or args.rate <= 0 or args.max_urls < 1:
+        raise AssistantError("--timeout, --max-page-mb, --rate and --max-urls must be positive")
+    fetcher = Fetcher(FetchPolicy(timeout=args.timeout, max_bytes=int(args.max_page_mb * 1024 * 1024),
+                                  per_host_rate=args.rate, allow_private=args.allow_private, max_urls=args.max_urls))
+    items: list = [WebPage(p, fetcher) if is_url(p) else p for p in args.paths]
+    items += [Feed(u, fetcher) for u in args.feed] + [Sitemap(u, fetcher) for u in args.sitemap]
+    return items
+
+
 def cmd_ingest(args) -> int:
     assistant = make_assistant(args, max_file_bytes=int(args.max_file_mb * 1024 * 1024))
+    items = _ingest_items(args)
     update, close = _progress_bar(args.no_progress or args.json)
     try:
-        report = assistant.ingest(args.paths, progress=update, rebuild=args.rebuild)
+        report = assistant.ingest(items, progress=update, rebuild=args.rebuild)
     finally:
         close()
     if args.json:
@@ -229,18 +280,18 @@ def cmd_ask(args) -> int:
     history = _read_history(args.history)
     fmt = args.format or ("json" if args.json else "text")
     if fmt == "json":
-        answer = assistant.ask(args.question, history, k=args.k)
+        answer = assistant.ask(args.question, history, k=args.k, since=args.since, until=args.until)
         print(json.dumps(answer.to_dict(), ensure_ascii=False))
         return 0
     if fmt == "markdown":
         from .export import answer_markdown, source_metadata
 
-        answer = assistant.ask(args.question, history, k=args.k)
+        answer = assistant.ask(args.question, history, k=args.k, since=args.since, until=args.until)
         sites, published = source_metadata(assistant, answer)
         sys.stdout.write(answer_markdown(answer, sites=sites, published=published))
         return 0
     streamed, answer = "", None
-    for answer in assistant.ask_stream(args.question, history, k=args.k):
+    for answer in assistant.ask_stream(args.question, history, k=args.k, since=args.since, until=args.until):
         if answer.mode != "llm" or answer.citations or answer.abstained:
             continue  # final answers are printed whole below
         if not answer.text.startswith(streamed):  # the model was asked again (wrong language)

@@ -188,7 +188,7 @@ class Assistant:
         return [
             {"doc_id": d.doc_id, "title": d.title, "source": d.source, "kind": d.kind, "chunks": counts.get(d.doc_id, 0),
              "added_at": d.added_at, "pages": len(d.pages) or None, "characters": len(d.text),
-             "published": d.published, "site": d.site}
+             "published": d.published, "author": d.author, "site": d.site, "ocr_pages": list(d.ocr_pages)}
             for d in data.list_documents()
         ]
 
@@ -200,12 +200,16 @@ class Assistant:
 
     def ingest(
         self,
-        paths: Sequence[Path | str],
+        paths: Sequence[Path | str | Any],
         *,
         progress: ProgressCallback | None = None,
         rebuild: bool = False,
     ) -> IngestReport:
         """Index files and folders; unchanged files are skipped, changed ones replaced.
+
+        ``paths`` may also hold web sources: ``http(s)://`` strings, or ``web.WebPage``/``web.Feed``/
+        ``web.Sitemap`` items carrying their fetch policy (``loaders.expand_paths`` lists them,
+        ``loaders.load_document`` fetches each page; a page whose HTML is unchanged is unchanged).
 
         A bad file is skipped and reported in ``IngestReport.skipped``; it never aborts the batch. Work
         is committed every ``COMMIT_EVERY_CHUNKS`` chunks and at the end, each commit atomic.
@@ -294,15 +298,27 @@ class Assistant:
         return removed
 
     # -- search and answers -------------------------------------------------------------------------
-    def search(self, query: str, k: int = DEFAULT_K, *, mode: str = "hybrid", history: Sequence[dict] = ()) -> SearchResult:
-        """Retrieve passages for a question or a phrase (citation lookup)."""
+    def search(self, query: str, k: int = DEFAULT_K, *, mode: str = "hybrid", history: Sequence[dict] = (),
+               since: str | None = None, until: str | None = None) -> SearchResult:
+        """Retrieve passages for a question or a phrase (citation lookup).
+
+        ``since``/``until`` (``YYYY-MM-DD``, inclusive) keep only passages of documents published in
+        that range (documents without a publication date are left out); retrieval over-fetches so
+        that ``k`` passages remain when the range holds that many.
+        """
         query = self._check_question(query)
         extra: list[str] = []
         context = ""
         if history and is_followup(query):
             extra = [m["content"] for m in history if m.get("role") == "user"][-1:]
             context = next((m["content"] for m in reversed(history) if m.get("role") == "assistant"), "")
-        result = self.retriever().search(query, k, mode=mode, extra_queries=extra, context_text=context[:2000])
+        retriever = self.retriever()
+        if since or until:
+            result = search_in_date_range(lambda n: retriever.search(query, n, mode=mode, extra_queries=extra,
+                                                                     context_text=context[:2000]),
+                                          k, since, until, self.data.n_live)
+        else:
+            result = retriever.search(query, k, mode=mode, extra_queries=extra, context_text=context[:2000])
         if context:
             result.hits = _prefer_new_passages(result.hits, context)
         return result
@@ -322,21 +338,24 @@ class Assistant:
             question = question[:MAX_QUESTION_CHARS]
         return question
 
-    def ask(self, question: str, history: Sequence[dict] = (), k: int = DEFAULT_K) -> Answer:
+    def ask(self, question: str, history: Sequence[dict] = (), k: int = DEFAULT_K, *,
+            since: str | None = None, until: str | None = None) -> Answer:
         """Answer ``question`` in its language, citing the passages it rests on.
 
         Args:
             question: English or Arabic question.
             history: Earlier turns, ``{"role": "user"|"assistant", "content": str}``.
             k: Number of passages to retrieve.
+            since, until: Only documents published in this range (``YYYY-MM-DD``, inclusive).
         """
         answer = None
-        for answer in self.ask_stream(question, history, k):
+        for answer in self.ask_stream(question, history, k, since=since, until=until):
             pass
         assert answer is not None
         return answer
 
-    def ask_stream(self, question: str, history: Sequence[dict] = (), k: int = DEFAULT_K) -> Iterator[Answer]:
+    def ask_stream(self, question: str, history: Sequence[dict] = (), k: int = DEFAULT_K, *,
+                   since: str | None = None, until: str | None = None) -> Iterator[Answer]:
         """Like ``ask`` but yields growing partial answers; the last one is final."""
         question_clean = self._check_question(question)
         if k < 1 or k > 50:
@@ -347,9 +366,10 @@ class Assistant:
             yield Answer(question, language, render("extractive", language, "empty_index"), True)
             return
         if self.llm is not None and hasattr(self.llm, "answer_stream"):
-            yield from self.llm.answer_stream(self, question_clean, language, history, k)
+            scoped = _DateScoped(self, since, until) if since or until else self
+            yield from self.llm.answer_stream(scoped, question_clean, language, history, k)
             return
-        result = self.search(question_clean, k, history=history)
+        result = self.search(question_clean, k, history=history, since=since, until=until)
         yield self.extractive_answer(question, language, result, decision=self.decide(result, language))
 
     def decide(self, result: SearchResult, language: str | None = None, model: AnswerabilityModel | None = None) -> Decision:
@@ -546,3 +566,57 @@ def _check_history(history: Sequence[dict] | None) -> list[dict]:
             raise ConfigError(f'Each history turn must be {{"role": "user"|"assistant", "content": str}}, got {turn!r}')
         out.append({"role": turn["role"], "content": turn["content"]})
     return out
+
+
+# -- publication-date filter (issue 15) -------------------------------------------------------------
+
+
+def filter_hits_by_date(hits: Sequence[Hit], since: str | None = None, until: str | None = None) -> list[Hit]:
+    """The hits whose document was published in ``[since, until]`` (``YYYY-MM-DD``, inclusive), re-ranked
+    from 1. A hit without a publication date is dropped when either bound is given.
+
+    Raises:
+        ConfigError: a bound is not a ``YYYY-MM-DD`` date, or ``since`` is after ``until``.
+    """
+    from .dates import check_date_arg
+
+    try:
+        since, until = check_date_arg(since, "since"), check_date_arg(until, "until")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if since and until and since > until:
+        raise ConfigError(f"since ({since}) is after until ({until}): no date can be in that range")
+    if not since and not until:
+        return list(hits)
+    kept = [h for h in hits if h.published and (not since or h.published >= since) and (not until or h.published <= until)]
+    return [replace(h, rank=rank) for rank, h in enumerate(kept, 1)]
+
+
+def search_in_date_range(search: Callable[[int], SearchResult], k: int, since: str | None, until: str | None,
+                         total: int) -> SearchResult:
+    """Run ``search(n)`` with a growing ``n`` until ``k`` hits survive ``filter_hits_by_date`` or the whole
+    index (``total`` chunks) was searched; returns the result with the surviving top ``k``."""
+    n = min(max(10 * k, 50), max(total, k))
+    while True:
+        result = search(n)
+        kept = filter_hits_by_date(result.hits, since, until)
+        if len(kept) >= k or n >= total:
+            result.hits = kept[:k]
+            return result
+        n = min(n * 4, total)
+
+
+class _DateScoped:
+    """An assistant seen through a date range: ``search`` gets ``since``/``until``, all else is the
+    assistant's. Lets an answer generator that calls ``assistant.search`` honour the range unchanged."""
+
+    def __init__(self, assistant: Assistant, since: str | None, until: str | None) -> None:
+        self._assistant, self._since, self._until = assistant, since, until
+
+    def search(self, query: str, k: int = DEFAULT_K, **kwargs: Any) -> SearchResult:
+        kwargs.setdefault("since", self._since)
+        kwargs.setdefault("until", self._until)
+        return self._assistant.search(query, k, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._assistant, name)

@@ -87,3 +87,12 @@ class PromptTemplateError(AssistantError):
 
 class LLMError(AssistantError):
     """The language model backend failed or is misconfigured."""
+
+
+class FetchError(DocumentError):
+    """A web page, feed or sitemap could not be fetched or used. ``path`` is the URL."""
+
+
+class RefusedURLError(FetchError):
+    """A URL the fetcher will not open: another scheme than http(s), a private or loopback address
+    (without ``allow_private``), or a path robots.txt disallows."""

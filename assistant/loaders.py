@@ -1,4 +1,4 @@
-"""Read files into ``Document`` records: txt, md, html, pdf.
+"""Read files into ``Document`` records: txt, md, html, pdf, docx (and web pages, through ``assistant.web``).
 
 Every failure is a ``DocumentError`` subclass naming the file and the reason, so a batch can skip the
 file and report it at the end.
@@ -13,6 +13,7 @@ import unicodedata
 from html.parser import HTMLParser
 from pathlib import Path
 
+from .dates import date_from_text
 from .errors import (
     CorruptDocumentError,
     DocumentTooLargeError,
@@ -20,8 +21,11 @@ from .errors import (
     UnsupportedFileError,
 )
 from .records import Document
+from .web import Feed, Sitemap, WebItem, WebPage
+from .web import is_url as _is_url
 
-SUPPORTED_SUFFIXES = {".txt": "txt", ".text": "txt", ".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".pdf": "pdf"}
+SUPPORTED_SUFFIXES = {".txt": "txt", ".text": "txt", ".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".pdf": "pdf",
+                      ".docx": "docx"}
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 
 _ARABIC = re.compile(r"[\u0621-\u064A]")
@@ -324,6 +328,49 @@ def html_to_text(markup: str) -> tuple[str, str]:
     return text, title
 
 
+def _ocr_textless_pages(path: Path, page_texts: list[str]) -> tuple[list[str], tuple[int, ...]]:
+    """Pages without a text layer read by OCR when it is installed; returns the page texts and the
+    numbers of the pages OCR filled.
+
+    Raises:
+        EmptyDocumentError: no page has text, and OCR is not installed (the message says how to
+            install it) or read nothing.
+    """
+    from .ocr import ocr_pdf_pages, ocr_unavailable_reason
+    from .pdf import NO_TEXT_LAYER_MESSAGE, OCR_FOUND_NOTHING_MESSAGE
+
+    blank = [number for number, text in enumerate(page_texts, 1) if not text.strip()]
+    if not blank:
+        return page_texts, ()
+    unavailable = ocr_unavailable_reason()
+    if unavailable is not None:
+        if len(blank) == len(page_texts):
+            raise EmptyDocumentError(path, f"{NO_TEXT_LAYER_MESSAGE}; or {unavailable}")
+        return page_texts, ()  # some pages have text: keep them rather than refuse the file
+    texts = list(page_texts)
+    filled = []
+    for number, text in sorted(ocr_pdf_pages(path, blank).items()):
+        if text.strip():
+            texts[number - 1] = text
+            filled.append(number)
+    if not any(t.strip() for t in texts):
+        raise EmptyDocumentError(path, OCR_FOUND_NOTHING_MESSAGE)
+    return texts, tuple(filled)
+
+
+def html_meta_date(markup: str) -> str:
+    """The publication date an HTML page declares in its markup (meta tags, JSON-LD, ``<time>``), by
+    htmldate without guessing from the text; "" when it declares none or htmldate is missing."""
+    try:
+        from htmldate import find_date
+    except ImportError:  # optional here: dates are a bonus for local files
+        return ""
+    try:
+        return find_date(markup, extensive_search=False, original_date=True) or ""
+    except Exception:  # noqa: BLE001 - a page htmldate cannot parse simply has no date
+        return ""
+
+
 def _title_from_text(text: str, fallback: str) -> str:
     for line in text.splitlines():
         line = line.strip().lstrip("#").strip()
@@ -332,13 +379,18 @@ def _title_from_text(text: str, fallback: str) -> str:
     return fallback
 
 
-def load_document(path: Path | str, *, max_bytes: int = DEFAULT_MAX_BYTES, doc_id: str | None = None) -> Document:
-    """Read one file into a ``Document``.
+def load_document(path: Path | str | WebPage, *, max_bytes: int = DEFAULT_MAX_BYTES, doc_id: str | None = None) -> Document:
+    """Read one file, or fetch one web page (a ``web.WebPage`` or an ``http(s)://`` string), into a ``Document``.
 
     Raises:
         UnsupportedFileError, EmptyDocumentError, CorruptDocumentError, EncryptedDocumentError,
-        DocumentTooLargeError: with the path and reason.
+        DocumentTooLargeError: with the path and reason. For web pages, ``FetchError`` and
+        ``RefusedURLError`` with the URL and reason (the page's size cap is the fetcher's).
     """
+    if isinstance(path, WebPage) or _is_url(path):
+        from .web import load_web_page
+
+        return load_web_page(path)  # type: ignore[arg-type]
     path = Path(path)
     if display_path(path) != str(path):
         raise CorruptDocumentError(display_path(path), "the file name is not valid UTF-8 (saved on another system?); "
@@ -367,15 +419,30 @@ def load_document(path: Path | str, *, max_bytes: int = DEFAULT_MAX_BYTES, doc_i
     digest = hashlib.sha256(raw).hexdigest()
     doc_id = doc_id or doc_id_for(path)
     pages: tuple[tuple[int, int], ...] = ()
-    title = ""
+    ocr_pages: tuple[int, ...] = ()
+    title = author = ""
+    # A date the file itself carries (PDF /CreationDate, .docx created): when the file was made, which
+    # is only a fallback for the publication date when the text states none.
+    file_date = ""
     what = sniff_binary(raw)
-    if kind == "pdf":
+    if kind == "docx":
+        if not raw.startswith(b"PK\x03\x04"):
+            raise CorruptDocumentError(path, f"not a Word .docx file (it is {what or 'not a zip archive'}); "
+                                             "open it in Word or LibreOffice and save it as .docx")
+        from .word import extract_docx
+
+        word = extract_docx(path, raw)
+        text, title, author, file_date = word.text, word.title, word.author, word.created
+        text = unicodedata.normalize("NFC", text)
+    elif kind == "pdf":
         if what != "a PDF file":
             detail = f"it is {what}" if what else "no %PDF header"
             raise CorruptDocumentError(path, f"not a PDF file ({detail})")
-        from .pdf import extract_pdf_pages
+        from .pdf import extract_pdf_pages, pdf_creation_date
 
-        page_texts = extract_pdf_pages(path)
+        page_texts = extract_pdf_pages(path, allow_empty=True)
+        page_texts, ocr_pages = _ocr_textless_pages(path, page_texts)
+        file_date = pdf_creation_date(raw)
         parts, spans, offset = [], [], 0
         for page_text in page_texts:
             parts.append(page_text)
@@ -393,6 +460,7 @@ def load_document(path: Path | str, *, max_bytes: int = DEFAULT_MAX_BYTES, doc_i
         text = decode_text(raw, path)
         text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
         if kind == "html":
+            file_date = html_meta_date(text)
             text, title = html_to_text(text)
     if not text.strip():
         raise EmptyDocumentError(path, "the file is empty (only whitespace)" if kind != "html" else
@@ -408,17 +476,29 @@ def load_document(path: Path | str, *, max_bytes: int = DEFAULT_MAX_BYTES, doc_i
         pages=pages,
         added_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         kind=kind,
+        published=date_from_text(text) or file_date,
+        author=author,
+        ocr_pages=ocr_pages,
     )
 
 
-def expand_paths(paths: list[Path | str]) -> tuple[list[Path], list[tuple[str, str]]]:
-    """Files to ingest from files and folders, plus ``(path, reason)`` for paths that cannot be used.
+def expand_paths(paths: list[Path | str | WebItem]) -> tuple[list[Path | WebPage], list[tuple[str, str]]]:
+    """Files and web pages to ingest, plus ``(path or URL, reason)`` for items that cannot be used.
 
     Folders are walked recursively for supported suffixes, in a stable order; hidden files are skipped.
+    Web items (``web.WebPage``, ``web.Feed``, ``web.Sitemap`` or a URL string) become the pages they
+    list; a feed or sitemap is fetched here, a page later, by ``load_document``.
     """
-    files: list[Path] = []
+    files: list[Path | WebPage] = []
     problems: list[tuple[str, str]] = []
     for item in paths:
+        if isinstance(item, (WebPage, Feed, Sitemap)) or _is_url(item):
+            from .web import expand_web
+
+            pages, web_problems = expand_web(item)  # type: ignore[arg-type]
+            files.extend(pages)
+            problems.extend(web_problems)
+            continue
         path = Path(item)
         if path.is_dir():
             for child in sorted(path.rglob("*")):
@@ -430,4 +510,25 @@ def expand_paths(paths: list[Path | str]) -> tuple[list[Path], list[tuple[str, s
             files.append(path)
         else:
             problems.append((display_path(path), "no such file or folder"))
-    return files, problems
+    return _unique(files), problems
+
+
+def _unique(items: list[Path | WebPage]) -> list[Path | WebPage]:
+    """``items`` without repeats, first kept: a file named twice or also inside a listed folder, a URL
+    given directly and listed by a feed. Ingesting one document twice in a batch would index it twice."""
+    from .web import normalize_url
+
+    seen: set[str] = set()
+    out = []
+    for item in items:
+        if isinstance(item, WebPage):
+            key = "url:" + normalize_url(item.url)
+        else:
+            try:
+                key = "file:" + str(item.resolve())
+            except OSError:
+                key = "file:" + str(item)
+        if key not in seen:
+            seen.add(key)
+            out.append(item)
+    return out

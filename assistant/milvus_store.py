@@ -683,6 +683,14 @@ class MilvusStore:
 
 # -- the backend ---------------------------------------------------------------------------------------
 _CHUNK_FIELDS = ["chunk_id", "doc_id", "seq", "start_offset", "end_offset", "page", "text", "sentences"]
+def _doc_meta(doc: Document) -> dict[str, Any]:
+    """``{"meta": {...}}`` with the document's publication date, author, site and OCR pages that are set."""
+    meta: dict[str, Any] = {name: getattr(doc, name) for name in ("published", "author", "site") if getattr(doc, name)}
+    if doc.ocr_pages:
+        meta["ocr_pages"] = list(doc.ocr_pages)
+    return {"meta": meta} if meta else {}
+
+
 _DOC_FIELDS = ["doc_id", "title", "source", "kind", "added_at", "content_hash", "pages", "text_chars", "text_parts"]
 
 
@@ -936,9 +944,13 @@ class MilvusBackend:
 
     @staticmethod
     def _document(row: dict[str, Any], text: str) -> Document:
+        pages = row.get("pages") or {}
+        meta = pages.get("meta") or {}  # absent in collections written before documents had dates
         return Document(
             doc_id=row["doc_id"], title=row["title"], source=row["source"], text=text, content_hash=row["content_hash"],
-            pages=tuple(tuple(p) for p in (row.get("pages") or {}).get("spans", ())), added_at=row["added_at"], kind=row["kind"],
+            pages=tuple(tuple(p) for p in pages.get("spans", ())), added_at=row["added_at"], kind=row["kind"],
+            published=str(meta.get("published", "")), author=str(meta.get("author", "")), site=str(meta.get("site", "")),
+            ocr_pages=tuple(int(n) for n in meta.get("ocr_pages", ())),
         )
 
     def get_document(self, doc_id: str) -> Document | None:
@@ -1016,7 +1028,9 @@ class MilvusBackend:
             doc_rows.append({
                 "doc_id": _checked(doc.doc_id, ID_MAX, "document id"), "title": _checked(doc.title, VARCHAR_MAX, "title"),
                 "source": _checked(doc.source, VARCHAR_MAX, "source"), "kind": doc.kind, "added_at": doc.added_at,
-                "content_hash": doc.content_hash, "pages": {"spans": [list(p) for p in doc.pages]},
+                # The fields documents gained later (dates, author, site, OCR pages) ride in the JSON
+                # "pages" field under "meta": no schema change, so older collections stay readable.
+                "content_hash": doc.content_hash, "pages": {"spans": [list(p) for p in doc.pages], **_doc_meta(doc)},
                 "text_chars": len(doc.text), "text_parts": len(parts), "_v": _DUMMY,
             })
             part_rows.extend({"part_id": f"{doc.doc_id}~{n}", "doc_id": doc.doc_id, "part": n, "text": part, "_v": _DUMMY}

@@ -57,6 +57,11 @@ BOMB_MESSAGE = (
 NO_TEXT_LAYER_MESSAGE = (
     "the PDF has no text layer (scanned pages?); run OCR on it first, e.g. ocrmypdf, then ingest the result"
 )
+# What the loader says when OCR ran on every page and read nothing (a blank page, a picture, a bad scan).
+OCR_FOUND_NOTHING_MESSAGE = (
+    "the PDF has no text layer (scanned pages?), and OCR (Tesseract, Arabic and English) read no text on its "
+    "pages: a picture, a blank page or a very poor scan"
+)
 
 # --------------------------------------------------------------------------------------------------
 # Character classes
@@ -397,11 +402,12 @@ _DAMAGE = (ValueError, KeyError, TypeError, AttributeError, IndexError, Assertio
            struct.error, zlib.error, UnicodeError, OverflowError, ZeroDivisionError, NotImplementedError)
 
 
-def extract_pdf_pages(path: Path) -> list[str]:
+def extract_pdf_pages(path: Path, *, allow_empty: bool = False) -> list[str]:
     """Return the normalized text of each page of the PDF at ``path`` (index 0 is page 1).
 
     Pages without text are returned as empty strings, but a PDF where no page has any text raises
-    ``EmptyDocumentError``. Encrypted PDFs are opened when the empty password works.
+    ``EmptyDocumentError`` (unless ``allow_empty``: the loader then tries OCR on those pages).
+    Encrypted PDFs are opened when the empty password works.
 
     Raises:
         EncryptedDocumentError: the PDF needs a password.
@@ -460,7 +466,7 @@ def extract_pdf_pages(path: Path) -> list[str]:
             raise CorruptDocumentError(path, _damage_reason(exc)) from exc
 
     texts = [normalize_pdf_text(text) for text in raw_pages]
-    if not any(t.strip() for t in texts):
+    if not allow_empty and not any(t.strip() for t in texts):
         raise EmptyDocumentError(path, NO_TEXT_LAYER_MESSAGE)
     return texts
 
@@ -468,3 +474,33 @@ def extract_pdf_pages(path: Path) -> list[str]:
 def _damage_reason(exc: BaseException) -> str:
     detail = str(exc).strip() or type(exc).__name__
     return f"the PDF is damaged and cannot be read ({detail}); download or export it again"
+
+
+_CREATION_DATE = re.compile(rb"/CreationDate\s*\(\s*(?:D:)?((?:19|20)\d\d)(\d\d)(\d\d)")
+
+
+def pdf_creation_date(data: bytes) -> str:
+    """The PDF's ``/CreationDate`` as ``YYYY-MM-DD``, or "" when absent or unreadable.
+
+    This is when the file was made, not when the text was published; loaders use it only when the
+    text states no date of its own.
+    """
+    import datetime as dt
+
+    match = _CREATION_DATE.search(data)
+    if match is None:  # the info dictionary may sit in a compressed object stream
+        try:
+            from pypdf import PdfReader
+
+            with _quiet_pypdf():
+                info = PdfReader(io.BytesIO(data), strict=False).metadata
+                raw = str(info.get("/CreationDate", "")) if info else ""
+        except Exception:  # noqa: BLE001 - a missing date is not an error
+            return ""
+        match = _CREATION_DATE.search(b"/CreationDate(" + raw.encode("latin-1", "replace"))
+        if match is None:
+            return ""
+    try:
+        return dt.date(*(int(g) for g in match.groups())).isoformat()
+    except ValueError:
+        return ""

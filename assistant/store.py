@@ -204,9 +204,16 @@ def build_faiss_index(vectors: np.ndarray, dim: int):
 
 
 def _doc_line(doc: Document) -> str:
-    return json.dumps({"doc_id": doc.doc_id, "title": doc.title, "source": doc.source, "text": doc.text,
-                       "content_hash": doc.content_hash, "pages": [list(p) for p in doc.pages],
-                       "added_at": doc.added_at, "kind": doc.kind}, ensure_ascii=False) + "\n"
+    row = {"doc_id": doc.doc_id, "title": doc.title, "source": doc.source, "text": doc.text,
+           "content_hash": doc.content_hash, "pages": [list(p) for p in doc.pages],
+           "added_at": doc.added_at, "kind": doc.kind}
+    # Written only when set, so documents without them keep the bytes older versions wrote (and read).
+    for name in ("published", "author", "site"):
+        if getattr(doc, name):
+            row[name] = getattr(doc, name)
+    if doc.ocr_pages:
+        row["ocr_pages"] = list(doc.ocr_pages)
+    return json.dumps(row, ensure_ascii=False) + "\n"
 
 
 def _chunk_line(chunk: Chunk | None) -> str:

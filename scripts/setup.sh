@@ -18,3 +18,9 @@ if [ ! -f "$stamp" ]; then
   $PIP install -q -e ".[st,llm,dev,milvus]"
   touch "$stamp"
 fi
+# OCR for scanned PDFs (optional: without it such PDFs are skipped with an install hint).
+if { ! command -v tesseract >/dev/null || ! command -v pdftoppm >/dev/null; } && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "==> installing Tesseract OCR (Arabic, English) and poppler-utils"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tesseract-ocr tesseract-ocr-ara \
+    tesseract-ocr-eng poppler-utils >/dev/null) || echo "warning: could not install tesseract-ocr; scanned PDFs will be skipped"
+fi

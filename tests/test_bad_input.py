@@ -21,7 +21,8 @@ from assistant import Assistant
 from assistant.cli import main as cli_main
 from assistant.errors import DocumentTooLargeError, EmptyDocumentError, QuestionError
 from assistant.loaders import doc_id_for, load_document, sanitize_filename
-from assistant.pdf import ENCRYPTED_MESSAGE, NO_TEXT_LAYER_MESSAGE
+from assistant.ocr import ocr_unavailable_reason
+from assistant.pdf import ENCRYPTED_MESSAGE, NO_TEXT_LAYER_MESSAGE, OCR_FOUND_NOTHING_MESSAGE
 from assistant.store import consistency_problems
 from assistant.templates import render
 
@@ -46,7 +47,9 @@ EXPECTED_SKIPS = {
     "odd_utf16.txt": "broken UTF-16 text (truncated data)",
     "latin1.txt": "not valid UTF-8 text (and it does not look like Windows-1256 Arabic); re-save it as UTF-8",
     "pdf_inside.txt": "this is a PDF file with a .txt extension; rename it to .pdf",
-    "scanned.pdf": NO_TEXT_LAYER_MESSAGE,
+    # tests/data/scanned.pdf is a picture of grey bars: OCR (when installed) reads nothing in it either.
+    "scanned.pdf": (OCR_FOUND_NOTHING_MESSAGE if ocr_unavailable_reason() is None
+                    else f"{NO_TEXT_LAYER_MESSAGE}; or {ocr_unavailable_reason()}"),
     "encrypted.pdf": ENCRYPTED_MESSAGE,
     "truncated.pdf": "the PDF is truncated (no %%EOF end marker); download or export it again",
     "image.pdf": "not a PDF file (it is a PNG image)",
@@ -146,7 +149,7 @@ def test_cli_ingest_json_report_lists_skips(seeded, tmp_path, capsys):
     rc = cli_main(["ingest", str(bad), "--index", str(seeded.index_dir), "--embedder", "hash", "--json"])
     report = json.loads(capsys.readouterr().out)
     assert rc == 1
-    assert report["skipped"] == [{"path": str(bad / "scan.pdf"), "reason": NO_TEXT_LAYER_MESSAGE}]
+    assert report["skipped"] == [{"path": str(bad / "scan.pdf"), "reason": EXPECTED_SKIPS["scanned.pdf"]}]
 
 
 def test_max_file_mb_flag_sets_the_limit_in_the_message(seeded, tmp_path, capsys):

@@ -315,3 +315,32 @@ def test_an_hnsw_vector_index_is_an_option(tmp_path, pair):
     for query in QUERIES[:3]:
         assert ranked(approximate, query, mode="dense")[0] == ranked(faiss, query, mode="dense")[0]
     close(approximate)
+
+
+# -- document metadata (issue 15) -------------------------------------------------------------------------------
+def test_dates_author_site_and_ocr_pages_survive_milvus_and_migration(tmp_path):
+    """The fields documents gained (published, author, site, ocr_pages) ride in the JSON "pages" field,
+    so they round-trip without a schema change; documents without them (the seeds) read as before."""
+    from assistant.milvus_store import migrate
+    from assistant.records import Document
+    from assistant.segment import chunk_document
+
+    text = "صفحة أولى مطبوعة عن الميناء.\n\nصفحة ثانية ممسوحة ضوئيا عن محطة التحلية في طبرق."
+    split = text.index("\n\n")
+    doc = Document(doc_id="statement", title="بيان", source="https://news.example/ar/statement", text=text,
+                   content_hash="h1", pages=((0, split), (split + 2, len(text))), added_at="2026-01-01T00:00:00+0000",
+                   kind="pdf", published="2020-06-05", author="مكتب الأخبار", site="بوابة الساحل", ocr_pages=(2,))
+    writer = Assistant(tmp_path / "meta.db", embedder="hash")
+    writer.ingest([SEEDS])
+    with writer.store.lock():
+        data = writer.store.writer(writer.settings())
+        writer._commit(data, [doc], chunk_document(doc, writer.chunk_chars, writer.max_chunk_chars), None)
+    close(writer)
+    fresh = Assistant(tmp_path / "meta.db", embedder="hash")
+    assert fresh.document("statement").to_dict() == doc.to_dict()
+    assert fresh.document("004_dfbf6940fa5a6b70").published == ""  # a row without metadata reads as before
+    hit = fresh.search("محطة التحلية في طبرق", k=1).hits[0]
+    assert hit.chunk.doc_id == "statement" and hit.chunk.page == 2 and hit.ocr and hit.published == "2020-06-05"
+    close(fresh)
+    migrate(tmp_path / "meta.db", tmp_path / "folder")
+    assert Assistant(tmp_path / "folder", embedder="hash").document("statement").to_dict() == doc.to_dict()

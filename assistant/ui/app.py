@@ -340,7 +340,7 @@ class AssistantUI:
     def on_ingest(self, files: list | None, progress=gr.Progress()):
         files = [f for f in (files or []) if f]
         if not files:
-            return (render_ingest_status([], [], "Choose one or more .txt, .md, .html or .pdf files first."),
+            return (render_ingest_status([], [], "Choose one or more .txt, .md, .html, .pdf or .docx files first."),
                     *self._docs_outputs(), gr.skip())
         if len(files) > MAX_UPLOAD_FILES:
             msg = f"You chose {len(files)} files; add at most {MAX_UPLOAD_FILES} at a time. Nothing was added."
@@ -422,11 +422,39 @@ class AssistantUI:
             summary = report.summary()
         return render_ingest_status(lines, problems, summary), *self._docs_outputs(), None
 
+    def on_ingest_url(self, text: str | None, kind: str = "page", progress=gr.Progress()):
+        """Fetch web articles (one URL per line), or every page of a feed or sitemap, into the index.
+
+        The app is a server, so its URL box must not become a way into the newsroom's network: private
+        and loopback addresses are refused unless ``ASSISTANT_ALLOW_PRIVATE_URLS=1`` is set.
+        """
+        from ..web import Feed, FetchPolicy, Fetcher, Sitemap, WebPage
+
+        urls = [u for u in (text or "").split() if u]
+        if not urls:
+            return render_ingest_status([], [], "Paste one or more http(s) URLs first."), *self._docs_outputs(), gr.skip()
+        fetcher = Fetcher(FetchPolicy(allow_private=os.environ.get("ASSISTANT_ALLOW_PRIVATE_URLS") == "1"))
+        make = {"feed": Feed, "sitemap": Sitemap}.get(kind, WebPage)
+        items = [make(url, fetcher) for url in urls[:MAX_UPLOAD_FILES]]
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            what = "Fetching" if stage == "reading" else "Embedding passages"
+            progress((done, max(total, 1)), desc=f"{what} {done}/{total}")
+
+        with self.lock.write():
+            try:
+                report = self.assistant.ingest(items, progress=on_progress)
+            except AssistantError as exc:
+                return render_ingest_status([], [("index", str(exc))]), *self._docs_outputs(), gr.skip()
+        lines = [f"{label}: {', '.join(ids)}" for label, ids in (("Added", report.added), ("Updated", report.updated),
+                                                                   ("Already indexed, unchanged", report.unchanged)) if ids]
+        return render_ingest_status(lines, report.skipped, report.summary()), *self._docs_outputs(), ""
+
     @staticmethod
     def _check_upload(src: Path, shown: str, seen: set[str]) -> str | None:
         suffix = Path(shown).suffix.lower()
         if suffix not in SUPPORTED_SUFFIXES:
-            return f"unsupported file type {suffix or '(no extension)'!r}; supported: .txt, .md, .html, .pdf"
+            return f"unsupported file type {suffix or '(no extension)'!r}; supported: .txt, .md, .html, .pdf, .docx"
         try:
             size = src.stat().st_size
         except OSError:
@@ -578,10 +606,15 @@ class AssistantUI:
                     with gr.Row():
                         with gr.Column(scale=3, min_width=240):
                             files = gr.File(
-                                label=f"Add documents: .txt .md .html .pdf (up to {MAX_UPLOAD_FILES} files, 20 MB each)",
+                                label=f"Add documents: .txt .md .html .pdf .docx (up to {MAX_UPLOAD_FILES} files, 20 MB each)",
                                 file_count="multiple", file_types=UPLOAD_TYPES, elem_id="upload", height=160,
                             )
                             ingest_btn = gr.Button("Add to index", variant="primary", elem_id="ingest-btn")
+                            url_box = gr.Textbox(label="Or add web articles by URL (one per line)", lines=2,
+                                                 placeholder="https://example.com/news/article.html", elem_id="url-input")
+                            url_kind = gr.Radio([("Articles", "page"), ("RSS/Atom feed", "feed"), ("Sitemap", "sitemap")],
+                                                value="page", show_label=False, elem_id="url-kind")
+                            url_btn = gr.Button("Fetch and add", elem_id="url-btn")
                         with gr.Column(scale=2, min_width=240):
                             ingest_status = gr.HTML("", elem_id="ingest-status", js_on_load=None)
                             undo_btn = gr.Button("Undo removal", size="sm", visible=False, elem_id="undo-remove")
@@ -618,6 +651,8 @@ class AssistantUI:
                     None, js=SCROLL_TO_MARK_JS, **private)
 
             docs_outputs = [docs_table, index_status]
+            url_btn.click(self.on_ingest_url, [url_box, url_kind], [ingest_status, *docs_outputs, url_box],
+                          show_progress="full", **private)
             ingest_btn.click(self.on_ingest, files, [ingest_status, *docs_outputs, files], show_progress="full",
                              **private)
             docs_table.remove_doc(self.on_remove_request, None, [pending_remove, confirm_html, confirm_box],
