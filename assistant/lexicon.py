@@ -524,23 +524,9 @@ def _section_kind(header: str) -> str:
 def entry_kinds(path: str | None = None) -> dict[str, str]:
     """English entry → what it names, from the lexicon's section headers: ``name`` (places, peoples,
     organisations), ``date`` (weekdays, months), ``number`` (number words) or ``word``."""
-    path = Path(path or os.environ.get("ASSISTANT_LEXICON") or _PATH)
     kinds: dict[str, str] = {}
-    kind = "word"
-    if not path.is_file():
-        return kinds
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.startswith("# ====="):
-            kind = _section_kind(line.strip("# =").strip())
-            continue
-        if not line.strip() or line.startswith("#"):
-            continue
-        separator = "\t" if "\t" in line else " = "
-        if separator not in line:
-            continue
-        key = " ".join(_WORD.findall(line.split(separator, 1)[0].lower()))
-        if key:
-            kinds.setdefault(key, kind)
+    for english, _, section, _ in _gloss_entries(path):
+        kinds.setdefault(english, _section_kind(section))
     return kinds
 
 

@@ -202,12 +202,7 @@ def plan_query(query: str, vocabulary: Vocabulary) -> QueryPlan:
                 phrase, english, kind = entry  # type: ignore[misc]
                 if phrase in seen_phrases:
                     continue  # a multi-word phrase is one concept, made at its first word
-                seen_phrases.add(phrase)
-                label = phrase
-                own = set(tokenize(phrase))
-                for gloss in english:
-                    for term in tokenize(gloss):
-                        expansions[term] = TRANSLATION_WEIGHT
+                label, own = _phrase_concept(phrase, english, seen_phrases, expansions)
             latin_variant = False
             if len(word) >= 3:
                 for variant, weight in vocabulary.variants(word):
@@ -229,12 +224,7 @@ def plan_query(query: str, vocabulary: Vocabulary) -> QueryPlan:
                 phrase, forms, kind = entry
                 if phrase in seen_phrases:
                     continue
-                seen_phrases.add(phrase)
-                label = phrase
-                own = set(tokenize(phrase))
-                for form in forms:
-                    for term in tokenize(form):
-                        expansions[term] = TRANSLATION_WEIGHT
+                label, own = _phrase_concept(phrase, forms, seen_phrases, expansions)
             start = capitalized.get(word)
             opener = start == 0 and word in _QUESTION_OPENERS
             if start is not None and not opener and len(word) >= _NAME_MIN_LETTERS:
@@ -254,6 +244,15 @@ def plan_query(query: str, vocabulary: Vocabulary) -> QueryPlan:
         if kind == "name" and checkable and not in_corpus:
             plan.unknown.append(label)
     return plan
+
+
+def _phrase_concept(phrase: str, translations: Sequence[str], seen: set[str], expansions: dict[str, float]) -> tuple[str, set[str]]:
+    """A lexicon phrase as one concept: its label and own terms; its translations join ``expansions``."""
+    seen.add(phrase)
+    for translation in translations:
+        for term in tokenize(translation):
+            expansions[term] = TRANSLATION_WEIGHT
+    return phrase, set(tokenize(phrase))
 
 
 # A future-tense verb (سيدير، ستوفر) or a word with an attached pronoun (ستوفرها، قواتهم).
