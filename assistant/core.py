@@ -382,7 +382,8 @@ class Assistant:
         data = self.data
         vocabulary = data.vocabulary
         weights = concept_weights(result.plan, vocabulary.document_frequency, data.n_live)
-        evidence = gather_evidence(result.plan, result.hits, weights, embedder=self.embedder if result.query_vector is not None else None,
+        semantic = getattr(self.embedder, "semantic", True) and result.query_vector is not None
+        evidence = gather_evidence(result.plan, result.hits, weights, embedder=self.embedder if semantic else None,
                                    query_vector=result.query_vector, cache=self._sentence_vectors,
                                    answer_type=question_type(question), question=question, document_terms=self._document_terms)
         return decide(question, result.plan, evidence, language, weights, model)
@@ -423,7 +424,7 @@ class Assistant:
         # the strongest of them are quoted.
         chosen_spans = {e.hit.chunk.chunk_id: e.hit for e in decision.evidence}
         hits = [chosen_spans.get(h.chunk.chunk_id, h) for h in hits]
-        chosen = [e.hit for e in quote_order(decision.evidence, result.query or question)] or select_evidence(hits)
+        chosen = [e.hit for e in quote_order(decision.evidence, result.query or question, result.plan)] or select_evidence(hits)
         # The quoted passages lead the list of sources: sentence-level evidence is the last ranking step.
         quoted = {h.chunk.chunk_id for h in chosen}
         hits = [replace(h, rank=rank) for rank, h in enumerate([*chosen, *(h for h in hits if h.chunk.chunk_id not in quoted)], 1)]

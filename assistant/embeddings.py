@@ -210,6 +210,8 @@ class HashEmbedder:
     """
 
     backend = "hash"
+    # Its vectors carry no meaning: the evidence decision leaves its cosines out.
+    semantic = False
     query_prompt = ""
     passage_prompt = ""
 

@@ -29,7 +29,7 @@ from typing import Sequence
 
 from ..retrieval import QueryPlan
 from .evidence import Evidence
-from .qtype import has_answer_type, question_type
+from .qtype import focus_terms, has_answer_type, question_type
 
 MODEL_PATH = Path(__file__).resolve().parent.parent / "data" / "answerability.json"
 
@@ -84,7 +84,7 @@ class AnswerabilityModel:
     def probability(self, features: dict[str, float]) -> float:
         z = self.intercept
         for name, mean, scale, coef in zip(self.features, self.mean, self.scale, self.coef):
-            z += coef * (features.get(name, 0.0) - mean) / scale
+            z += coef * (features.get(name, mean) - mean) / scale
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
 
@@ -122,26 +122,28 @@ class Decision:
 
 
 def features_of(plan: QueryPlan, evidence: Sequence[Evidence], question_language: str, weights: dict[str, float]) -> dict[str, float]:
-    """The model's inputs for one question (see ``FEATURES``)."""
+    """The model's inputs for one question (see ``FEATURES``); a feature left out is read at its mean."""
     if not evidence:
         return {name: 0.0 for name in FEATURES} | {"no_checkable": float(not weights)}
     top = evidence[0]
-    dense_sentence = max((e.dense for e in evidence if e.dense is not None), default=top.hit.dense_score or 0.0)
+    dense = [e.dense for e in evidence if e.dense is not None]
     names = _names(plan, weights)
     covered = frozenset().union(*(e.covered for e in evidence))
     missing = [c for c in names if c.label not in covered]
     cross = float(bool(top.language) and top.language != question_language)
-    return {
-        "dense_sentence": dense_sentence,
-        "dense_passage": top.hit.dense_score or 0.0,
+    out = {
         "coverage": max(e.coverage for e in evidence),
         "passage_coverage": max(e.chunk_coverage for e in evidence),
         "names_missing": len(missing) / len(names) if names else 0.0,
         "unknown_name": float(any(c.label in weights and not c.in_corpus for c in names)),
         "cross_language": cross,
-        "cross_dense": cross * dense_sentence,
         "no_checkable": float(not weights),
     }
+    if dense:
+        # Without a meaningful embedder (the hash embedder of tests) the dense features are left out,
+        # and the model reads them at their mean: no evidence either way.
+        out |= {"dense_sentence": max(dense), "dense_passage": top.hit.dense_score or 0.0, "cross_dense": cross * max(dense)}
+    return out
 
 
 def _names(plan: QueryPlan, weights: dict[str, float]) -> list:
@@ -181,16 +183,17 @@ QUOTE_GAP_OTHER_DOCUMENT = 0.05
 MAX_QUOTES = 3
 
 
-def quote_order(evidence: Sequence[Evidence], question: str) -> list[Evidence]:
+def quote_order(evidence: Sequence[Evidence], question: str, plan: QueryPlan | None = None) -> list[Evidence]:
     """The evidence to quote, best first: the strongest sentence, then any nearly as strong."""
     if not evidence:
         return []
     kind = question_type(question)
+    focus = focus_terms(question, plan.concepts) if plan is not None else None
     top_dense = max((e.dense for e in evidence if e.dense is not None), default=None)
     top_score = max(e.hit.score for e in evidence)
 
     def strength(e: Evidence) -> float:
-        value = e.coverage + (TYPE_BONUS if kind and has_answer_type(e.sentence, kind, question) else 0.0)
+        value = e.coverage + (TYPE_BONUS if kind and has_answer_type(e.sentence, kind, question, focus) else 0.0)
         if top_dense is not None and e.dense is not None:
             value += DENSE_SCALE * (e.dense - top_dense)
         return value + RETRIEVAL_SCALE * (e.hit.score - top_score)
@@ -213,7 +216,9 @@ def signals_of(question: str, plan: QueryPlan, evidence: Sequence[Evidence], wei
                       for e in evidence), default=0.0)
     # Only a missing date or number makes an answer partial: "who" is checked when choosing the
     # sentence, but nothing reliably marks a name in Arabic text.
-    type_missing = kind in ("date", "number") and bool(evidence) and not any(has_answer_type(e.sentence, kind) for e in evidence[:2])
+    focus = focus_terms(question, plan.concepts)
+    type_missing = kind in ("date", "number") and bool(evidence) and not any(has_answer_type(e.sentence, kind, question, focus)
+                                                                             for e in evidence[:2])
     return {"question_type": kind, "names": len(names), "missing_names": missing_names, "rest_share": round(rest_share, 6),
             "type_missing": type_missing, "evidence": len(evidence)}
 

