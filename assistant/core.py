@@ -274,7 +274,8 @@ class Assistant:
         texts = [clean_for_embedding(c.text) for c in chunks]
         dim = self.embedder.dim
         out = np.zeros((len(texts), dim), dtype=np.float32)
-        batch = 16
+        # A remote embedder keeps several requests in flight only if it gets many texts per call.
+        batch = int(getattr(self.embedder, "ingest_batch", 16))
         for i in range(0, len(texts), batch):
             out[i : i + batch] = self.embedder.embed_passages(texts[i : i + batch], batch_size=batch)
             if progress:
