@@ -149,8 +149,9 @@ def _progress_bar(disabled: bool):
         if bar is None or bar.total != total:
             if bar is not None:
                 bar.close()
-            bar = bars[stage] = tqdm(total=total, desc=stage, unit="chunk" if stage == "embedding" else "file",
-                                     file=sys.stderr, leave=False)
+            # The file bar is the whole run (embedding happens between files), so its remaining time is the run's.
+            bar = bars[stage] = tqdm(total=total, desc="files" if stage == "reading" else stage,
+                                     unit="chunk" if stage == "embedding" else "file", file=sys.stderr, leave=False)
         bar.n = done
         bar.refresh()
 

@@ -453,14 +453,11 @@ class IndexData:
 
     def lexical_search(self, terms: dict[str, float], n: int) -> list[tuple[str, float]]:
         """Top ``n`` live chunks by BM25 over the weighted terms (only rows sharing a term)."""
-        scores = self._bm25_all(terms)
-        n = min(n, int((scores > 0).sum()))
         if n <= 0:
             return []
-        top = np.argpartition(-scores, n - 1)[:n]
-        top = top[np.argsort(-scores[top], kind="stable")]
+        rows, scores = BM25Index.top(self._bm25_all(terms), n)
         ids = self.chunks.ids
-        return [(ids[r], float(scores[r])) for r in top]  # type: ignore[misc]
+        return [(ids[r], float(s)) for r, s in zip(rows, scores)]  # type: ignore[misc]
 
     def vectors_of(self, rows: Iterable[int]) -> np.ndarray:
         """The stored vectors of these rows (read back from the FAISS parts)."""
