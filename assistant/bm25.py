@@ -127,11 +127,12 @@ class BM25Index:
             # query is then one scipy sparse product over its terms' columns (C loops, no Python
             # arithmetic per posting). Stored in place of the counts: no extra memory.
             impact = csc.data.astype(np.float32, copy=True)  # the term counts, turned into impacts in place
-            for lo in range(0, len(impact), _IMPACT_BLOCK):  # in blocks: at 1M rows the postings are ~45M
-                hi = min(lo + _IMPACT_BLOCK, len(impact))
+            # In blocks of whole columns: at 1M rows the postings are ~45M, and the temporaries stay small.
+            bounds = np.unique(np.searchsorted(csc.indptr, np.arange(0, len(impact), _IMPACT_BLOCK), side="right") - 1)
+            for c0, c1 in zip(bounds, list(bounds[1:]) + [csc.shape[1]]):
+                lo, hi = csc.indptr[c0], csc.indptr[c1]
                 tf = impact[lo:hi]
-                term_of = np.searchsorted(csc.indptr, np.arange(lo, hi), side="right") - 1
-                tf *= idf[term_of] * (K1 + 1) / (tf + norm[csc.indices[lo:hi]])
+                tf *= np.repeat(idf[c0:c1] * (K1 + 1), df[c0:c1]) / (tf + norm[csc.indices[lo:hi]])
             csc = sparse.csc_matrix((impact, csc.indices, csc.indptr), shape=csc.shape)
             state = _Prepared(csc=csc, norm=norm, df=df, idf=idf)
             self._csc = state

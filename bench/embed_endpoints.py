@@ -141,6 +141,73 @@ def run(passages: int = 400, standin_passages: int = 4000, rounds: int = 3) -> d
     return result
 
 
+def kill_and_resume(passages: int = 10000, seed: int = 16) -> dict:
+    """SIGKILL ``assistant ingest`` (the real CLI, through the stand-in at 100 ms) at a random point,
+    run it again, and count what the second run embedded: none of the committed documents' passages
+    may be among them."""
+    import random
+    import signal
+    import subprocess
+    from collections import Counter
+
+    from embed_servers import StandIn
+
+    from assistant.core import COMMIT_EVERY_CHUNKS
+    from assistant.store import IndexStore, consistency_problems
+
+    files = _files(passages)
+    texts_of = {p.stem: ts for p, ts in files}
+    n = sum(len(t) for t in texts_of.values())
+    corpus = Path(tempfile.mkdtemp(prefix="kill-corpus-", dir=CACHE))
+    for path, _ in files:
+        os.link(path, corpus / path.name) if path.stat().st_dev == corpus.stat().st_dev else shutil.copy(path, corpus / path.name)
+    index = Path(tempfile.mkdtemp(prefix="kill-index-", dir=CACHE)) / "index"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")}
+    env.update(PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1")
+    rng = random.Random(seed)
+    try:
+        with StandIn(latency=STANDIN_LATENCY, concurrency=STANDIN_CONCURRENCY, dim=384, vectors="table") as server:
+            cmd = [sys.executable, "-m", "assistant.cli", "ingest", str(corpus), "--index", str(index), "--no-progress",
+                   "--embedder", f"openai:standin@{server.url}"]
+            # Kill once between 20% and 90% of the passages have been embedded.
+            kill_at = int(n * rng.uniform(0.2, 0.9))
+            t = time.perf_counter()
+            proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            while proc.poll() is None and len(server.texts) < kill_at:
+                time.sleep(0.01)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            proc.stderr.close()
+            killed_after = time.perf_counter() - t
+            server.wait_idle()
+            first_run = list(server.texts)
+            # Nothing committed yet (a kill before the first COMMIT_EVERY_CHUNKS): no CURRENT file.
+            committed = {d.doc_id for d in IndexStore(index).load().list_documents()} if (index / "CURRENT").exists() else set()
+            t = time.perf_counter()
+            rerun = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+            rerun_s = time.perf_counter() - t
+            if rerun.returncode != 0:
+                raise RuntimeError(f"the re-run failed: {rerun.stderr[-1000:]}")
+            second_run = Counter(server.texts[len(first_run):]) - Counter(["probe"])
+        data = IndexStore(index).load()
+        committed_texts = Counter(t for d in committed for t in texts_of[d])
+        result = {
+            "passages": n, "documents": len(files), "commit_every_chunks": COMMIT_EVERY_CHUNKS,
+            "killed_after_s": round(killed_after, 2), "embedded_before_kill": len(first_run) - 1,
+            "committed_documents": len(committed), "committed_passages": sum(committed_texts.values()),
+            "rerun_seconds": round(rerun_s, 2), "rerun_embedded": sum(second_run.values()),
+            "rerun_reembedded_committed": sum((second_run & committed_texts).values()),
+            "final_documents": len(data.list_documents()), "final_consistency_problems": consistency_problems(data),
+        }
+    finally:
+        shutil.rmtree(corpus, ignore_errors=True)
+        shutil.rmtree(index.parent, ignore_errors=True)
+    log(f"endpoints: kill and resume: killed after {result['killed_after_s']} s with {result['committed_passages']} of {n} passages "
+        f"committed; the re-run embedded {result['rerun_embedded']} passages, {result['rerun_reembedded_committed']} of them "
+        f"committed ones; {result['final_documents']} of {len(files)} documents in the index")
+    return result
+
+
 def markdown(result: dict | None) -> str:
     if not result:
         return "_Not measured yet: `python bench/run.py --parts endpoints`._\n"
@@ -165,6 +232,14 @@ def markdown(result: dict | None) -> str:
         f"**{s['embedder_passages_per_s']:.0f}/s ({s['embedder_share_of_capacity']:.0%} of capacity)**, the whole ingest "
         f"**{s['ingest_passages_per_s']:.0f}/s ({s['ingest_share_of_capacity']:.0%})** (target ≥ 80%).",
     ]
+    k = result.get("kill")
+    if k:
+        lines.append(
+            f"* kill and resume ({k['passages']} passages through the stand-in, commits every {k['commit_every_chunks']} chunks): "
+            f"SIGKILL after {k['killed_after_s']} s, {k['committed_passages']} passages committed; the same command again "
+            f"embedded {k['rerun_embedded']} passages, **{k['rerun_reembedded_committed']} of them already committed**, and "
+            f"finished with {k['final_documents']} of {k['documents']} documents "
+            f"({'consistent' if not k['final_consistency_problems'] else k['final_consistency_problems']}).")
     return "\n".join(lines) + "\n"
 
 
@@ -185,11 +260,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--passages", type=int, default=400)
     parser.add_argument("--standin-passages", type=int, default=4000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--kill-passages", type=int, default=10000)
     parser.add_argument("--no-report", action="store_true")
     args = parser.parse_args(argv)
     CACHE.mkdir(parents=True, exist_ok=True)
     started, load = time.perf_counter(), os.getloadavg()[0]
     payload = run(args.passages, args.standin_passages, args.rounds)
+    payload["kill"] = kill_and_resume(args.kill_passages)
     payload.update(seconds=round(time.perf_counter() - started, 1), load_average_before_after=[round(load, 2), round(os.getloadavg()[0], 2)],
                    command="python bench/embed_endpoints.py " + " ".join(argv if argv is not None else sys.argv[1:]), machine=machine())
     write_result("endpoints", payload)

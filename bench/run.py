@@ -112,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
                 import embed_endpoints
 
                 payload = embed_endpoints.run(*((100, 1000, 1) if args.quick else (400, 4000, 3)))
+                payload["kill"] = embed_endpoints.kill_and_resume(1000 if args.quick else 10000)
             elif part == "ingest":
                 import scale
 
