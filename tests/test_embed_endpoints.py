@@ -179,3 +179,30 @@ def test_servers_that_know_only_float_lists_get_float_requests():
         embedder = OpenAIEmbedder("standin-hash", [old.url, new.url], batch_size=2, in_flight=1)
         assert np.allclose(embedder.embed_passages(TEXTS[:20]), HashEmbedder(64).embed_passages(TEXTS[:20]), atol=1e-6)
         assert len(old.batch_sizes) > 1 and len(new.batch_sizes) > 1
+
+
+def test_ingest_embeds_in_the_background_and_keeps_the_order():
+    """With a remote embedder, ingestion hands texts over as they are read; whatever order the calls
+    finish in, ``vectors()`` returns them in the order added."""
+    import random
+    import time
+
+    from assistant.embed_queue import EmbeddingQueue
+    from assistant.records import Chunk
+
+    class SlowRemote(HashEmbedder):
+        ingest_batch = 7
+
+        def embed_passages(self, texts, batch_size=32):
+            time.sleep(random.random() * 0.05)
+            return super().embed_passages(texts)
+
+    chunks = [Chunk(f"d#{i}", "d", 0, len(t), t) for i, t in enumerate(TEXTS[:40])]
+    seen: list[tuple[int, int]] = []
+    with EmbeddingQueue(SlowRemote(), progress=lambda stage, done, total: seen.append((done, total))) as queue:
+        for i in range(0, 40, 3):
+            queue.add(chunks[i : i + 3])
+        assert queue.background and len(queue._parts) >= 4  # calls started before vectors() was asked for
+        vectors = queue.vectors()
+    assert np.allclose(vectors, HashEmbedder().embed_passages(TEXTS[:40]), atol=1e-6)
+    assert seen[-1] == (40, 40)
