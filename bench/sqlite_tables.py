@@ -195,10 +195,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="sqlite-tables-", dir=args.dir))
     try:
-        import psutil
-    except ImportError:
-        psutil = None
-    try:
         logs, db = work / "logs", work / "tables.sqlite"
         logs.mkdir()
         t = time.perf_counter()
@@ -218,11 +214,9 @@ def main(argv: list[str] | None = None) -> int:
             ("SQLite WAL", lambda: load_sqlite(db), lambda: add_sqlite(db, new_doc, new_chunks),
              lambda seen, size: refresh_sqlite(db, seen)),
         ):
-            rss0 = psutil.Process().memory_info().rss if psutil else 0
             t = time.perf_counter()
             rows = load()
             load_s = time.perf_counter() - t
-            rss = (psutil.Process().memory_info().rss - rss0) / 1e6 if psutil else float("nan")
             seen, size = len(rows), (logs / "chunks.jsonl").stat().st_size
             del rows
             t = time.perf_counter()
@@ -232,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
             new = refresh(seen, size)
             refresh_s = time.perf_counter() - t
             assert new == len(new_chunks)
-            print(f"{name:13s}: load {load_s:6.2f} s (+{rss:.0f} MB), add one article {add_s * 1000:7.1f} ms, "
+            print(f"{name:13s}: load {load_s:6.2f} s, add one article {add_s * 1000:7.1f} ms, "
                   f"refresh {refresh_s * 1000:7.1f} ms", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
