@@ -85,6 +85,19 @@ def _env_int(name: str, default: int) -> int:
     return value
 
 
+def _env_seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be more than 0 seconds, got {raw!r}")
+    return value
+
+
 class _Retry(Exception):
     """A failure worth another attempt; ``wait`` is the server's Retry-After when it sent one."""
 
@@ -144,7 +157,7 @@ class OpenAIEmbedder:
         )
         self.batch_size = batch_size or _env_int("ASSISTANT_EMBEDDINGS_BATCH", DEFAULT_BATCH)
         self.in_flight = in_flight or _env_int("ASSISTANT_EMBEDDINGS_IN_FLIGHT", DEFAULT_IN_FLIGHT)
-        self.timeout = float(timeout or os.environ.get("ASSISTANT_EMBEDDINGS_TIMEOUT") or DEFAULT_TIMEOUT)
+        self.timeout = float(timeout or _env_seconds("ASSISTANT_EMBEDDINGS_TIMEOUT", DEFAULT_TIMEOUT))
         self.max_attempts = max_attempts or _env_int("ASSISTANT_EMBEDDINGS_ATTEMPTS", DEFAULT_ATTEMPTS)
         self._prompts_arg = (query_prompt, passage_prompt)
         self._lock = threading.Lock()

@@ -39,7 +39,12 @@ _KNOWN_PROMPTS = {
 
 @runtime_checkable
 class Embedder(Protocol):
-    """Turns texts into L2-normalized float32 vectors."""
+    """Turns texts into L2-normalized float32 vectors.
+
+    An embedder that waits on servers rather than computing may also have ``ingest_batch: int`` (the
+    ``openai`` backend does): ingestion then hands it that many texts per call, in the background,
+    while it reads the next files (``assistant.embed_queue``).
+    """
 
     backend: str
     model: str
