@@ -12,7 +12,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-
 from .embed_queue import EmbeddingQueue
 from .embeddings import Embedder, EmbedderSpec, make_embedder
 from .errors import (
