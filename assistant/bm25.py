@@ -132,7 +132,10 @@ class BM25Index:
             for c0, c1 in zip(bounds, list(bounds[1:]) + [csc.shape[1]]):
                 lo, hi = csc.indptr[c0], csc.indptr[c1]
                 tf = impact[lo:hi]
-                tf *= np.repeat(idf[c0:c1] * (K1 + 1), df[c0:c1]) / (tf + norm[csc.indices[lo:hi]])
+                denominator = norm[csc.indices[lo:hi]]
+                denominator += tf
+                tf /= denominator
+                tf *= np.repeat(idf[c0:c1] * (K1 + 1), df[c0:c1])
             csc = sparse.csc_matrix((impact, csc.indices, csc.indptr), shape=csc.shape)
             state = _Prepared(csc=csc, norm=norm, df=df, idf=idf)
             self._csc = state
