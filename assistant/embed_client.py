@@ -219,13 +219,14 @@ class OpenAIEmbedder:
 
     def close(self) -> None:
         """Stop the worker threads and close the connections (the embedder can be used again)."""
+        with self._lock:  # released before waiting: a running request takes it to reach the HTTP client
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
         with self._lock:
-            if self._pool is not None:
-                self._pool.shutdown(wait=True)
-                self._pool = None
-            if self._client is not None:
-                self._client.close()
-                self._client = None
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
     def _embed(self, texts: list[str], kind: str) -> np.ndarray:
         self._probe()
