@@ -219,6 +219,7 @@ class Assistant:
             data = self.store.writer(self.settings(), rebuild=rebuild)
             pending_docs: list[Document] = []
             pending_chunks: list[Chunk] = []
+            behind: tuple[list[Document], list[Chunk]] | None = None  # a batch read, not yet committed
             claimed: dict[str, str] = {}
             total = len(files)
             for number, path in enumerate(files, 1):
@@ -257,8 +258,16 @@ class Assistant:
                 pending_chunks.extend(chunks)
                 embedding.add(chunks)  # a remote embedder starts on them while the next files are read
                 if len(pending_chunks) >= COMMIT_EVERY_CHUNKS:
-                    report.chunks_added += self._commit(data, pending_docs, pending_chunks, embedding)
+                    if embedding.background:
+                        # One batch behind: the servers embed this batch while the previous one is saved.
+                        if behind:
+                            report.chunks_added += self._commit(data, *behind, embedding)
+                        behind = (pending_docs, pending_chunks)
+                    else:
+                        report.chunks_added += self._commit(data, pending_docs, pending_chunks, embedding)
                     pending_docs, pending_chunks = [], []
+            if behind:
+                report.chunks_added += self._commit(data, *behind, embedding)
             if pending_docs or rebuild:
                 report.chunks_added += self._commit(data, pending_docs, pending_chunks, embedding)
         report.seconds = time.perf_counter() - started
@@ -267,7 +276,7 @@ class Assistant:
     def _commit(self, data: Any, docs: list[Document], chunks: list[Chunk], embedding: EmbeddingQueue) -> int:
         # Tokenized before waiting for the vectors: a remote embedder's last requests finish meanwhile.
         terms = [tokenize(c.text) for c in chunks]
-        data.add_documents(docs, chunks, embedding.vectors(), terms)
+        data.add_documents(docs, chunks, embedding.vectors(len(chunks)), terms)
         self.store.save(data)
         return len(chunks)
 

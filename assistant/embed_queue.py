@@ -24,8 +24,8 @@ LOCAL_BATCH = 16  # texts per call to a local model: progress stays smooth, the 
 
 
 class EmbeddingQueue:
-    """Chunks in, vectors out in the same order; ``vectors()`` returns those of every chunk added
-    since its last call. Use as a context manager: leaving it early cancels what has not started."""
+    """Chunks in, vectors out in the same order; ``vectors(n)`` returns those of the first ``n``
+    chunks not returned yet. Use as a context manager: leaving it early cancels what has not started."""
 
     def __init__(self, embedder: Embedder, progress: ProgressCallback | None = None) -> None:
         self.embedder = embedder
@@ -62,26 +62,35 @@ class EmbeddingQueue:
             self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ingest-embed")
         self._parts.append((len(texts), self._pool.submit(self.embedder.embed_passages, texts, self.batch)))
 
-    def vectors(self) -> np.ndarray:
-        """The vectors of every chunk added since the last call, in the order added (waits for them)."""
+    def vectors(self, n: int | None = None) -> np.ndarray:
+        """The vectors of the first ``n`` chunks added since the last call (default: all of them), in
+        the order added; waits for them. Chunks after the first ``n`` keep being embedded."""
         dim = self.embedder.dim
         if not self.background:
-            texts, self._texts = self._texts, []
+            n = len(self._texts) if n is None else n
+            texts, self._texts = self._texts[:n], self._texts[n:]
             out = np.zeros((len(texts), dim), dtype=np.float32)
             for i in range(0, len(texts), LOCAL_BATCH):
                 out[i : i + LOCAL_BATCH] = self.embedder.embed_passages(texts[i : i + LOCAL_BATCH], batch_size=LOCAL_BATCH)
                 if self.progress:
                     self.progress("embedding", min(i + LOCAL_BATCH, len(texts)), len(texts))
             return out
-        if self._texts:
+        submitted = sum(count for count, _ in self._parts)
+        n = submitted + len(self._texts) if n is None else n
+        if n > submitted and self._texts:
             self._submit()
-        parts, self._parts = self._parts, []
-        total = sum(n for n, _ in parts)
         results: list[np.ndarray] = []
         done = 0
-        for n, part in parts:
-            results.append(part.result())
-            done += n
+        while done < n:
+            count, part = self._parts.pop(0)
+            result = part.result()
+            take = min(count, n - done)
+            results.append(result[:take])
+            if take < count:  # the rest belongs to the next commit: keep it, done, at the front
+                rest: Future = Future()
+                rest.set_result(result[take:])
+                self._parts.insert(0, (count - take, rest))
+            done += take
             if self.progress:
-                self.progress("embedding", done, total)
+                self.progress("embedding", done, n)
         return np.vstack(results) if results else np.zeros((0, dim), dtype=np.float32)

