@@ -236,6 +236,9 @@ def markdown(result: dict | None) -> str:
         f"**{s['embedder_passages_per_s']:.0f}/s ({s['embedder_share_of_capacity']:.0%} of capacity)**, the whole ingest "
         f"**{s['ingest_passages_per_s']:.0f}/s ({s['ingest_share_of_capacity']:.0%})** (target ≥ 80%).",
     ]
+    later = result.get("later_run")
+    if later:  # the stand-in and kill lines re-measured on newer code than the table
+        lines.insert(-1, f"* the two lines below: {later['note']}")
     k = result.get("kill")
     if k:
         lines.append(
