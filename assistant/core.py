@@ -12,8 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-import numpy as np
-
+from .embed_queue import EmbeddingQueue
 from .embeddings import Embedder, EmbedderSpec, make_embedder
 from .errors import (
     AssistantError,
@@ -27,7 +26,7 @@ from .lexicon import gloss_arabic, translate_phrases
 from .answer.decide import AnswerabilityModel, Decision, decide, quote_order
 from .answer.qtype import question_type
 from .answer.evidence import SentenceVectors, concept_weights, gather_evidence
-from .normalize import NORMALIZER_VERSION, clean_for_embedding, detect_language, fold, raw_tokens, text_language, tokenize
+from .normalize import NORMALIZER_VERSION, detect_language, fold, raw_tokens, text_language, tokenize
 from .records import Answer, Chunk, Citation, Document, Hit
 from .retrieval import HybridRetriever, SearchResult
 from .segment import CHUNKER_VERSION, chunk_document
@@ -218,12 +217,13 @@ class Assistant:
         report = IngestReport()
         files, problems = expand_paths(list(paths))
         report.skipped.extend(problems)
-        with self.store.lock():
+        with self.store.lock(), EmbeddingQueue(self.embedder, progress) as embedding:
             # A writer, not the loaded index: readers in other threads keep what they have until the
             # commit, and a folder index is not loaded at all (only its manifest is read).
             data = self.store.writer(self.settings(), rebuild=rebuild)
             pending_docs: list[Document] = []
             pending_chunks: list[Chunk] = []
+            behind: tuple[list[Document], list[Chunk]] | None = None  # a batch read, not yet committed
             claimed: dict[str, str] = {}
             total = len(files)
             for number, path in enumerate(files, 1):
@@ -260,30 +260,29 @@ class Assistant:
                 (report.updated if old is not None else report.added).append(doc.doc_id)
                 pending_docs.append(doc)
                 pending_chunks.extend(chunks)
+                embedding.add(chunks)  # a remote embedder starts on them while the next files are read
                 if len(pending_chunks) >= COMMIT_EVERY_CHUNKS:
-                    report.chunks_added += self._commit(data, pending_docs, pending_chunks, progress)
+                    if embedding.background:
+                        # One batch behind: the servers embed this batch while the previous one is saved.
+                        if behind:
+                            report.chunks_added += self._commit(data, *behind, embedding)
+                        behind = (pending_docs, pending_chunks)
+                    else:
+                        report.chunks_added += self._commit(data, pending_docs, pending_chunks, embedding)
                     pending_docs, pending_chunks = [], []
+            if behind:
+                report.chunks_added += self._commit(data, *behind, embedding)
             if pending_docs or rebuild:
-                report.chunks_added += self._commit(data, pending_docs, pending_chunks, progress)
+                report.chunks_added += self._commit(data, pending_docs, pending_chunks, embedding)
         report.seconds = time.perf_counter() - started
         return report
 
-    def _commit(self, data: Any, docs: list[Document], chunks: list[Chunk], progress: ProgressCallback | None) -> int:
-        vectors = self._embed_chunks(chunks, progress)
-        data.add_documents(docs, chunks, vectors, [tokenize(c.text) for c in chunks])
+    def _commit(self, data: Any, docs: list[Document], chunks: list[Chunk], embedding: EmbeddingQueue) -> int:
+        # Tokenized before waiting for the vectors: a remote embedder's last requests finish meanwhile.
+        terms = [tokenize(c.text) for c in chunks]
+        data.add_documents(docs, chunks, embedding.vectors(len(chunks)), terms)
         self.store.save(data)
         return len(chunks)
-
-    def _embed_chunks(self, chunks: list[Chunk], progress: ProgressCallback | None) -> np.ndarray:
-        texts = [clean_for_embedding(c.text) for c in chunks]
-        dim = self.embedder.dim
-        out = np.zeros((len(texts), dim), dtype=np.float32)
-        batch = 16
-        for i in range(0, len(texts), batch):
-            out[i : i + batch] = self.embedder.embed_passages(texts[i : i + batch], batch_size=batch)
-            if progress:
-                progress("embedding", min(i + batch, len(texts)), len(texts))
-        return out
 
     def remove(self, doc_id: str) -> int:
         """Delete one document and its chunks; returns the number of chunks removed."""

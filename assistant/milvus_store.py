@@ -263,8 +263,36 @@ def _connect(loc: MilvusLocation):
                 ) from exc
             where = f"the Milvus Lite file {loc.display}" if loc.is_lite else f"the Milvus server at {loc.display}"
             raise ConfigError(f"Cannot open {where} ({exc.__class__.__name__}: {exc})") from exc
+        if not loc.is_lite:
+            try:
+                check_server_version(str(client.get_server_version()), loc.display)
+            except Exception:
+                with contextlib.suppress(Exception):
+                    client.close()
+                raise
         _CLIENTS[key] = [client, 1]
         return client
+
+
+# BM25 full-text search (a Function turning text into a sparse vector, and the BM25 metric) came in 2.5.
+MIN_SERVER_VERSION = (2, 5)
+
+
+def check_server_version(version: str, where: str) -> None:
+    """Refuse a Milvus server older than ``MIN_SERVER_VERSION``, naming the version found and the one
+    needed. A version string that cannot be read is let through: the collection calls then fail
+    with Milvus' own message."""
+    match = re.match(r"^\s*v?(\d+)\.(\d+)", version)
+    if match is None:
+        log.warning("the Milvus server at %s reports an unreadable version %r; assuming it is recent", where, version)
+        return
+    found = (int(match[1]), int(match[2]))
+    if found < MIN_SERVER_VERSION:
+        raise ConfigError(
+            f"The Milvus server at {where} runs Milvus {version.strip()}; the assistant needs Milvus "
+            f"{'.'.join(map(str, MIN_SERVER_VERSION))} or later (BM25 full-text search functions). Upgrade the server, "
+            "or keep the index in a Milvus Lite file (--store index.db) or a folder (--store ./index)."
+        )
 
 
 def _release(loc: MilvusLocation) -> None:

@@ -460,14 +460,11 @@ class IndexData:
 
     def lexical_search(self, terms: dict[str, float], n: int) -> list[tuple[str, float]]:
         """Top ``n`` live chunks by BM25 over the weighted terms (only rows sharing a term)."""
-        scores = self._bm25_all(terms)
-        n = min(n, int((scores > 0).sum()))
         if n <= 0:
             return []
-        top = np.argpartition(-scores, n - 1)[:n]
-        top = top[np.argsort(-scores[top], kind="stable")]
+        rows, scores = BM25Index.top(self._bm25_all(terms), n)
         ids = self.chunks.ids
-        return [(ids[r], float(scores[r])) for r in top]  # type: ignore[misc]
+        return [(ids[r], float(s)) for r, s in zip(rows, scores)]  # type: ignore[misc]
 
     def vectors_of(self, rows: Iterable[int]) -> np.ndarray:
         """The stored vectors of these rows (read back from the FAISS parts)."""
@@ -966,10 +963,12 @@ class IndexStore:
                 f"assistant reads formats {', '.join(map(str, READABLE_FORMATS))}. Rebuild it: assistant ingest --index {self.root} --rebuild PATH..."
             )
         have = manifest.get("settings", {})
+        # An openai embedder's model and dimension are what its endpoint answered with: say so.
+        now = "the embedding endpoint answers with" if wanted.embedder_backend == have.get("embedder_backend") == "openai" else "the assistant is set to"
         for key in ("embedder_backend", "embedder_model", "dim", "query_prompt", "passage_prompt"):
             if have.get(key) != getattr(wanted, key):
                 raise IndexMismatchError(
-                    f"The index in {self.root} was built with {key}={have.get(key)!r}, but the assistant is set to "
+                    f"The index in {self.root} was built with {key}={have.get(key)!r}, but {now} "
                     f"{getattr(wanted, key)!r}. Use the same embedder (--embedder "
                     f"{_embedder_flag(have)}) or rebuild the index: assistant ingest --index {self.root} --rebuild PATH..."
                 )
@@ -1460,4 +1459,6 @@ def _embedder_flag(settings: dict[str, Any]) -> str:
     backend = settings.get("embedder_backend")
     if backend == "sentence-transformers":
         return f"st:{settings.get('embedder_model')}"
+    if backend == "openai":  # the URLs are not recorded: servers move, the model they serve is what matters
+        return f"openai:{settings.get('embedder_model')}@URL"
     return str(backend)

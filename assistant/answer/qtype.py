@@ -82,9 +82,6 @@ def names_person_like(sentence: str, question: str) -> bool:
     """Whether ``sentence`` names someone the question does not: a capitalized word inside an English
     sentence that is neither a month nor a weekday nor a word of the question; in Arabic, where
     nothing marks a name, a word that is neither a common news word nor in the question."""
-    from ..lexicon import arabic_vocabulary
-    from ..normalize import ARABIC_STOPWORDS, is_arabic_token, word_forms
-
     asked = set(tokenize(question, keep_stopwords=True)) | set(raw_tokens(fold(question)))
     dates = _kind_terms()["date"]
     # A full name: two or more capitalized words in a row, not at the start of the sentence, at least
