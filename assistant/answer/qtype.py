@@ -79,9 +79,9 @@ def question_focus(question: str) -> frozenset[str]:
 
 
 def names_person_like(sentence: str, question: str) -> bool:
-    """Whether ``sentence`` names someone the question does not: a capitalized word inside an English
-    sentence that is neither a month nor a weekday nor a word of the question; in Arabic, where
-    nothing marks a name, a word that is neither a common news word nor in the question."""
+    """Whether ``sentence`` names someone the question does not: a run of capitalized words inside an
+    English sentence, not a month or weekday and not from the question. Arabic marks no names, so an
+    Arabic sentence never counts (no bonus, no penalty)."""
     asked = set(tokenize(question, keep_stopwords=True)) | set(raw_tokens(fold(question)))
     dates = _kind_terms()["date"]
     # A full name: two or more capitalized words in a row, not at the start of the sentence, at least
