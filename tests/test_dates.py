@@ -161,3 +161,17 @@ def test_cli_ask_since_until(tmp_path, capsys):
         main(["ask", "port?", "--until", "June 2020", "--index", index])
     assert info.value.code == 2
     assert "--until: the date must be a date like 2020-06-05, got 'June 2020'" in capsys.readouterr().err
+
+
+def test_the_chat_ui_filters_by_publication_date(hash_assistant, tmp_path):
+    from assistant.ui import AssistantUI
+
+    hash_assistant.ingest([_dated_corpus(tmp_path / "c")])
+    ui = AssistantUI(hash_assistant)
+    *_, last = ui.on_ask("ماذا استقبل ميناء مصراتة؟", [], False, None, "2021-01-01", "")
+    answer = last[1][-1]["answer"]
+    assert answer.passages and {h.chunk.doc_id for h in answer.passages} == {"new"}
+    *_, last = ui.on_ask("ماذا استقبل ميناء مصراتة؟", [], False, None, "", "2019-12-31")
+    assert {h.chunk.doc_id for h in last[1][-1]["answer"].passages} == {"old"}
+    *_, last = ui.on_ask("ماذا استقبل ميناء مصراتة؟", [], False, None, "June 2020", "")
+    assert last[1][-1]["error"] == "From date 'June 2020' is not a date like 2020-06-05 (year-month-day)."

@@ -16,6 +16,7 @@ import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no phoning home from a newsroom machine
 
+import datetime
 import errno
 import ipaddress
 import json
@@ -196,20 +197,32 @@ class AssistantUI:
     def _answer_meta(self, answer: Any) -> dict[str, dict[str, str]]:
         return self._doc_meta([c.doc_id for c in answer.citations] + [h.chunk.doc_id for h in answer.passages])
 
-    def on_ask(self, question: str, turns: list, show_all: bool, store: Any = None):
-        """Stream one answer; the conversation is saved in the browser once the answer is final."""
+    def on_ask(self, question: str, turns: list, show_all: bool, store: Any = None, since: str = "", until: str = ""):
+        """Stream one answer; the conversation is saved in the browser once the answer is final.
+
+        ``since``/``until`` (``YYYY-MM-DD``, either may be empty) keep only passages of documents
+        published in that range, as ``assistant ask --since/--until``.
+        """
         turns = list(turns or [])
         question = (question or "").strip()
         if not question:
             yield gr.skip(), turns, gr.skip(), gr.skip(), gr.skip()
             return
+        since, until = (since or "").strip() or None, (until or "").strip() or None
         history = self._history(turns)
         lang = lang_of(question)
         turns.append({"role": "user", "text": question})
         turns.append({"role": "assistant", "answer": None, "final": False, "lang": lang})
         yield render_conversation(turns, show_all), turns, "", gr.skip(), gr.skip()
         try:
-            stream = self.assistant.ask_stream(question, history)
+            for label, value in (("From", since), ("To", until)):
+                if value is not None:
+                    try:
+                        datetime.date.fromisoformat(value)
+                    except ValueError:
+                        raise AssistantError(f"{label} date {value!r} is not a date like 2020-06-05 (year-month-day).") from None
+            dated = {"since": since, "until": until} if since or until else {}
+            stream = self.assistant.ask_stream(question, history, **dated)
             while True:
                 with self.lock.read():  # held while computing, never while the generator is suspended
                     answer = next(stream, None)
@@ -589,6 +602,13 @@ class AssistantUI:
                         show_all = gr.Checkbox(label="Show all retrieved passages", value=False, elem_id="show-all",
                                                scale=3)
                         clear_btn = gr.Button("New conversation", size="sm", scale=1, elem_id="clear-btn")
+                    with gr.Accordion("Filter by publication date", open=False, elem_id="date-filter"):
+                        with gr.Row():
+                            since_box = gr.Textbox(label="From (YYYY-MM-DD)", placeholder="2020-06-01", max_lines=1,
+                                                   elem_id="since", min_width=120)
+                            until_box = gr.Textbox(label="To (YYYY-MM-DD)", placeholder="2020-06-30", max_lines=1,
+                                                   elem_id="until", min_width=120)
+                        gr.Markdown("Only documents that state a publication date in this range are searched.")
                     with gr.Accordion("Past conversations", open=False, elem_id="past-conversations"):
                         conv_list = gr.HTML(render_conversation_list([], None), elem_id="conv-list",
                                             js_on_load=CONV_LIST_JS)
@@ -633,7 +653,7 @@ class AssistantUI:
             last_removed = gr.State(None)
 
             private = {"api_visibility": "private"}
-            ask_inputs = [question, turns, show_all, store]
+            ask_inputs = [question, turns, show_all, store, since_box, until_box]
             ask_outputs = [conversation, turns, question, store, conv_list]
             question.submit(self.on_ask, ask_inputs, ask_outputs, show_progress="hidden", **private)
             ask_btn.click(self.on_ask, ask_inputs, ask_outputs, show_progress="hidden", **private)
