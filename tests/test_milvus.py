@@ -332,9 +332,13 @@ def test_dates_author_site_and_ocr_pages_survive_milvus_and_migration(tmp_path):
                    kind="pdf", published="2020-06-05", author="مكتب الأخبار", site="بوابة الساحل", ocr_pages=(2,))
     writer = Assistant(tmp_path / "meta.db", embedder="hash")
     writer.ingest([SEEDS])
-    with writer.store.lock():
+    from assistant.embed_queue import EmbeddingQueue
+
+    chunks = chunk_document(doc, writer.chunk_chars, writer.max_chunk_chars)
+    with writer.store.lock(), EmbeddingQueue(writer.embedder) as embedding:
         data = writer.store.writer(writer.settings())
-        writer._commit(data, [doc], chunk_document(doc, writer.chunk_chars, writer.max_chunk_chars), None)
+        embedding.add(chunks)
+        writer._commit(data, [doc], chunks, embedding)
     close(writer)
     fresh = Assistant(tmp_path / "meta.db", embedder="hash")
     assert fresh.document("statement").to_dict() == doc.to_dict()

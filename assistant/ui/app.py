@@ -74,7 +74,7 @@ LOOKUP_EXAMPLES = [
 ]
 # Short enough for a 390 px phone screen: a cut placeholder reads as a broken page.
 QUESTION_PLACEHOLDER = "Ask a question · اكتب سؤالك"
-LLM_HINT = ("Answers are extractive: the evidence sentences are quoted verbatim (in Arabic for English questions). "
+LLM_HINT = ("Answers are extractive: the evidence sentences are quoted verbatim, in the language of the document they come from. "
             "For written English answers, configure a language model: ASSISTANT_LLM_BASE_URL and ASSISTANT_LLM_MODEL "
             "(Ollama, vLLM, llama.cpp server, OpenAI) or ASSISTANT_LLM_GGUF, or the --llm-* flags of assistant serve.")
 
