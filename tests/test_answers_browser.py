@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from ui_support.server import CHROMIUM, CHROMIUM_ARGS, ROOT, SCREENSHOTS, running_app
+from ui_support.browser import app_page, ask, chromium, open_tab, upload
+from ui_support.server import CHROMIUM, ROOT, SCREENSHOTS, running_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
@@ -69,24 +70,15 @@ def app(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture()
 def page(app, browser):
     """A fresh page (own browser context: no stored conversation) on the app, once the seeds are indexed."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    page.goto(app.url)
-    page.wait_for_selector("#question textarea", timeout=120_000)
-    page.wait_for_function("/passages indexed/.test(document.querySelector('#index-status')?.innerText || '')",
-                           timeout=120_000)
-    yield page
-    context.close()
+    with app_page(browser, app.url, timeout=120_000) as page:
+        yield page
 
 
 # -- small helpers, as in test_ui_browser.py (screenshots only into artifacts/) --------------------------------
@@ -95,38 +87,6 @@ def shot(page, name: str, full_page: bool = True) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=full_page)
     return path
-
-
-def open_tab(page, name: str) -> None:
-    page.get_by_role("tab", name=name).click()
-
-
-def ask(page, question: str, turn: int, timeout: int = ANSWER_MS):
-    """Type ``question``, press Ask, wait for assistant turn number ``turn`` to be final."""
-    page.locator("#question textarea").fill(question)
-    page.locator("#ask-btn").click()
-    answer = page.locator(f"#conversation #turn-{turn}")
-    answer.wait_for(timeout=timeout)
-    page.wait_for_selector(f"#conversation #turn-{turn}:not(.pending) .answer p", timeout=timeout)
-    page.wait_for_function(f"!document.querySelector('#conversation #turn-{turn} .typing')", timeout=timeout)
-    return answer
-
-
-def upload(page, paths: list[Path]) -> str:
-    """Add files in the Documents tab (#upload, then #ingest-btn); returns the status text."""
-    open_tab(page, "Documents")
-    page.locator("#upload input[type=file]").set_input_files([str(p) for p in paths])
-    for p in paths:  # wait for the browser-to-server upload of each file
-        page.locator("#upload").get_by_text(p.stem).first.wait_for(timeout=30_000)
-    page.wait_for_timeout(300)
-    status = "#ingest-status .ingest-status"
-    before = page.locator(status).inner_text() if page.locator(status).count() else ""
-    page.locator("#ingest-btn").click()
-    page.wait_for_function(
-        "([sel, before]) => { const s = document.querySelector(sel); return s && s.innerText.trim() && s.innerText !== before; }",
-        arg=[status, before], timeout=180_000,
-    )
-    return page.locator(status).inner_text()
 
 
 def answer_text(turn) -> str:
@@ -156,7 +116,7 @@ def assert_cited_answer_from_article(turn, intro: str, abstain: str) -> None:
 def test_uploaded_english_article_is_answered_with_citations_in_english_and_arabic(page, tmp_path):
     article = tmp_path / f"{ARTICLE_ID}.txt"
     article.write_text(ARTICLE, encoding="utf-8")
-    status = upload(page, [article])
+    status = upload(page, [article], timeout=180_000)
     assert f"Added: {ARTICLE_ID}" in status, status
     page.locator("#docs-table").get_by_text(ARTICLE_ID, exact=True).wait_for(timeout=30_000)
 
@@ -166,7 +126,7 @@ def test_uploaded_english_article_is_answered_with_citations_in_english_and_arab
     assert_cited_answer_from_article(en, EN_INTRO, EN_ABSTAIN)
     shot(page, "30_uploaded_article_english_answer")
 
-    ar = ask(page, AR_QUESTION, 2)
+    ar = ask(page, AR_QUESTION, 2, timeout=ANSWER_MS)
     assert ar.get_attribute("lang") == "ar" and ar.get_attribute("dir") == "rtl"
     assert_cited_answer_from_article(ar, AR_INTRO, AR_ABSTAIN)
     shot(page, "31_uploaded_article_arabic_answer")
@@ -201,7 +161,7 @@ def test_when_followup_on_undated_statement_says_no_date_is_given(page):
     assert first.locator(".sources:not(.closest) .src").count() >= 1
     shot(page, "33_guterres_libya_answer")
 
-    followup = ask(page, "When did he say it?", 2)
+    followup = ask(page, "When did he say it?", 2, timeout=ANSWER_MS)
     page.wait_for_timeout(300)
     shot(page, "34_when_followup_no_date")
     text = answer_text(followup)

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from ui_support.server import (CHROMIUM, CHROMIUM_ARGS, DOC_SCREENSHOTS, ROOT, SCREENSHOTS, app_env, free_port,
+from ui_support.browser import app_page, ask, chromium, open_tab, upload
+from ui_support.server import (CHROMIUM, DOC_SCREENSHOTS, ROOT, SCREENSHOTS, app_env, free_port,
                                make_arabic_pdf, running_app)
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
@@ -46,31 +47,15 @@ def app(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture()
 def page(app, browser):
     """A fresh page on the app; records every JavaScript dialog (there must be none)."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    page.dialogs = []
-
-    def on_dialog(dialog):
-        page.dialogs.append((dialog.type, dialog.message))
-        dialog.dismiss()
-
-    page.on("dialog", on_dialog)
-    page.goto(app.url)
-    page.wait_for_selector("#question textarea", timeout=60_000)
-    page.wait_for_function("document.querySelector('#index-status') && /passages indexed/.test(document.querySelector('#index-status').innerText)",
-                           timeout=60_000)
-    yield page
-    context.close()
+    with app_page(browser, app.url) as page:
+        yield page
 
 
 def shot(page, name: str, full_page: bool = True, readme: str | None = None) -> Path:
@@ -83,38 +68,6 @@ def shot(page, name: str, full_page: bool = True, readme: str | None = None) -> 
         DOC_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(DOC_SCREENSHOTS / f"{readme}.png"), full_page=False)
     return path
-
-
-def ask(page, question: str, turn: int, timeout: int = ANSWER_MS):
-    """Type ``question``, press Ask, wait for assistant turn number ``turn`` to be final."""
-    page.locator("#question textarea").fill(question)
-    page.locator("#ask-btn").click()
-    answer = page.locator(f"#conversation #turn-{turn}")
-    answer.wait_for(timeout=timeout)
-    page.wait_for_selector(f"#conversation #turn-{turn}:not(.pending) .answer p", timeout=timeout)
-    page.wait_for_function(f"!document.querySelector('#conversation #turn-{turn} .typing')", timeout=timeout)
-    return answer
-
-
-def open_tab(page, name: str) -> None:
-    page.get_by_role("tab", name=name).click()
-
-
-def upload(page, paths: list[Path]) -> str:
-    """Add files in the Documents tab; returns the status text."""
-    open_tab(page, "Documents")
-    page.locator("#upload input[type=file]").set_input_files([str(p) for p in paths])
-    for p in paths:  # wait for the browser-to-server upload of each file
-        page.locator("#upload").get_by_text(p.stem).first.wait_for(timeout=30_000)
-    page.wait_for_timeout(300)
-    status = "#ingest-status .ingest-status"
-    before = page.locator(status).inner_text() if page.locator(status).count() else ""
-    page.locator("#ingest-btn").click()
-    page.wait_for_function(
-        "([sel, before]) => { const s = document.querySelector(sel); return s && s.innerText.trim() && s.innerText !== before; }",
-        arg=[status, before], timeout=120_000,
-    )
-    return page.locator(status).inner_text()
 
 
 def test_start_page(page, app):
