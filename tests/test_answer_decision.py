@@ -33,6 +33,8 @@ first in the south of the country. The farm will be run by engineer Salma Bukhar
         ("How far is Sirte from Tripoli?", "number"),
         ("كم ساعة استمر انقطاع الكهرباء؟", "number"),
         ("ما عدد سكان غات؟", "number"),
+        ("What is the population of Ghat?", "number"),
+        ("What was the death toll of the floods?", "number"),
         ("Who will run the farm?", "person"),
         ("من سيدير المزرعة؟", "person"),
         ("What did the council announce?", None),

@@ -17,9 +17,11 @@ from ..normalize import fold, raw_tokens, tokenize
 
 # Question openers by language, folded. "How long/far/much/many" all ask for a quantity.
 _EN_DATE = re.compile(r"^\s*(?:when\b|(?:on |in )?what (?:date|day|year|month|time)\b|since when\b|how long ago\b)", re.I)
-_EN_NUMBER = re.compile(r"\b(?:how (?:many|much|long|far|old|big|large|high|often)|what (?:percentage|percent|share|number|amount|proportion)|number of)\b", re.I)
+_EN_NUMBER = re.compile(r"\b(?:how (?:many|much|long|far|old|big|large|high|often)|what (?:percentage|percent|share|number|amount|proportion)"
+                        r"|number of|what (?:is|was|are|were) the (?:population|size|cost|price|value|budget|death toll|toll|"
+                        r"number|total|amount|capacity|length|distance|rate)\b)", re.I)
 _AR_DATE = re.compile(r"(?:^|\s)(?:متي|في اي (?:يوم|عام|سنه|شهر|تاريخ)|منذ متي)(?:\s|$)")
-_AR_NUMBER = re.compile(r"(?:^|\s)(?:كم|ما عدد|ما حجم|ما نسبه|ما مقدار|ما قيمه|عدد)(?:\s|$)")
+_AR_NUMBER = re.compile(r"(?:^|\s)(?:كم|ما عدد|ما حجم|ما نسبه|ما مقدار|ما قيمه|ما تكلفه|ما كلفه|ما مساحه|ما طول|عدد)(?:\s|$)")
 
 _EN_TIME_WORDS = frozenset("""yesterday today tonight tomorrow morning evening afternoon night week weekend month year
     earlier later ago recently decade century""".split())
@@ -55,7 +57,7 @@ _LATIN_NAME = re.compile(r"(?<=[a-z,;:\-\"'”“] )[A-Z][a-z]{2,}|(?<=[a-z] )[A
 
 _FULL_NAME = re.compile(r"\b[A-Z][a-z]+(?:[ -](?:al-|el-|bin |ben |de |van |von )?[A-Z][a-z]+)+\b")
 # "How many permanent jobs", "كم جنديا": the words right after the question phrase name what is counted.
-_EN_FOCUS = re.compile(r"\bhow (?:many|much)\s+((?:[A-Za-z'-]+\s*){1,3})", re.I)
+_EN_FOCUS = re.compile(r"\bhow (?:many|much)\s+((?:[A-Za-z'-]+\s*){1,3})|\bwhat (?:is|was|are|were) the ((?:population|death toll))\b", re.I)
 _AR_FOCUS = re.compile(r"(?:^|\s)(?:كم|ما عدد|كم عدد|ما حجم|ما قيمه|ما نسبه)\s+(\S+)")
 
 
@@ -65,7 +67,7 @@ def question_focus(question: str) -> frozenset[str]:
 
     match = _EN_FOCUS.search(question)
     if match:
-        words = [w for w in re.findall(r"[A-Za-z'-]+", match.group(1))]
+        words = [w for w in re.findall(r"[A-Za-z'-]+", match.group(1) or match.group(2))]
         content = []
         for word in words:
             if word.lower() in ENGLISH_STOPWORDS:
