@@ -400,6 +400,9 @@ def test_bidi_isolates_every_run_of_the_other_direction():
     assert bidi("قال Antonio Guterres إن 5 < 6", "rtl") == 'قال <bdi dir="ltr">Antonio Guterres</bdi> إن 5 &lt; 6'
     assert bidi("ترهونة 95 كم\nTripoli", "ltr") == '<bdi dir="rtl">ترهونة 95 كم</bdi>\nTripoli'
     assert bidi("plain English, 2024.", "ltr") == "plain English, 2024."
+    # An English sentence quoted in an Arabic answer keeps its full stop at its own end.
+    assert bidi("• «The bridge opened, the council said.» [1]", "rtl") == \
+        '• «<bdi dir="ltr">The bridge opened, the council said.</bdi>» [1]'
 
 
 def test_answer_lines_keep_the_answer_direction_and_isolate_quotes():

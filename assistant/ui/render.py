@@ -95,7 +95,9 @@ def bidi(text: object, base: str = "ltr") -> str:
     A run starts and ends on a strong character of the other direction and keeps the spaces, digits and
     punctuation between them; punctuation at its edges (a closing quote, a full stop, a ``[1]``) stays
     outside, in the line's own direction. Without this an Arabic quote inside an English line drags its
-    punctuation along (``ومحيطها"."``) and a Latin id inside an Arabic title is reordered.
+    punctuation along (``ومحيطها"."``) and a Latin id inside an Arabic title is reordered. The one
+    exception: an English run's own sentence-final stop in an Arabic line goes inside (else it is drawn
+    before the sentence's first word).
     """
     text = "" if text is None else str(text)
     other = "ltr" if base == "rtl" else "rtl"
@@ -119,6 +121,11 @@ def bidi(text: object, base: str = "ltr") -> str:
             if strength == other:
                 last = j
             j += 1
+        if other == "ltr":
+            # An English sentence quoted in an Arabic line keeps its own full stop: left outside the
+            # isolate it would be drawn on the far (left) side, before the sentence's first word.
+            while last + 1 < n and text[last + 1] in ".!?…":
+                last += 1
         out.append(f'<bdi dir="{other}">{esc(text[i:last + 1])}</bdi>')
         i = last + 1
     return "".join(out)
