@@ -406,11 +406,12 @@ class Assistant:
         return self.decide(result).outcome == "abstain"
 
     def extractive_answer(self, question: str, language: str, result: SearchResult, notice: str | None = None,
-                          decision: Decision | None = None) -> Answer:
+                          decision: Decision | None = None, avoid: Callable[[str], bool] | None = None) -> Answer:
         """Quote the best evidence sentences verbatim, each with its ``[n]`` marker.
 
         A partial answer says first what the sources do not give; an abstention quotes nothing (the
-        closest passages stay in ``Answer.passages``, shown as such).
+        closest passages stay in ``Answer.passages``, shown as such). ``avoid`` names sentences never
+        to quote (the model path passes its injected-instruction test).
         """
         hits = result.hits
         retrieval_query = result.query or question
@@ -421,9 +422,15 @@ class Assistant:
                           notice=notice, retrieval_query=retrieval_query, outcome="abstain", missing=decision.missing)
         # The evidence sentences replace the retriever's choice of sentence in the top passages, and
         # the strongest of them are quoted.
-        chosen_spans = {e.hit.chunk.chunk_id: e.hit for e in decision.evidence}
+        evidence = tuple(e for e in decision.evidence if avoid is None or not avoid(e.sentence))
+        chosen_spans = {e.hit.chunk.chunk_id: e.hit for e in evidence}
         hits = [chosen_spans.get(h.chunk.chunk_id, h) for h in hits]
-        chosen = [e.hit for e in quote_order(decision.evidence, result.query or question, result.plan)] or select_evidence(hits)
+        if avoid is not None:
+            hits = [h for h in hits if not avoid(h.best_text)]
+        chosen = [e.hit for e in quote_order(evidence, result.query or question, result.plan)] or select_evidence(hits)
+        if not chosen:
+            return Answer(question, language, render("extractive", language, "abstain"), True, (), tuple(result.hits),
+                          notice=notice, retrieval_query=retrieval_query, outcome="abstain", missing=decision.missing)
         # The quoted passages lead the list of sources: sentence-level evidence is the last ranking step.
         quoted = {h.chunk.chunk_id for h in chosen}
         hits = [replace(h, rank=rank) for rank, h in enumerate([*chosen, *(h for h in hits if h.chunk.chunk_id not in quoted)], 1)]

@@ -894,8 +894,8 @@ class LLMAnswerer:
 
         def extractive(notice: str | None) -> Answer:
             safe = without_instruction_spans(result, standalone)
-            return replace(assistant.extractive_answer(question, language, safe, notice=notice, decision=decision),
-                           retrieval_query=standalone)
+            return replace(assistant.extractive_answer(question, language, safe, notice=notice, decision=decision,
+                                                       avoid=is_instruction_like), retrieval_query=standalone)
 
         if decision.outcome == "abstain":
             yield extractive(None)
