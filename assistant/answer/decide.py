@@ -8,13 +8,15 @@ cases). Its coefficients, the feature scaling and what it was fitted on are data
 
 Then, for a question the model finds answerable:
 
-* a name or number the question asks about that no top passage mentions, or
-* a *when* / *how many* question whose evidence sentences give no date / number
+* a number the question gives, or a name it asks about that the corpus never mentions, absent from the
+  top passages, or
+* a *when* / *how many* question whose evidence sentences give no date / no number beside the thing
+  counted
 
-make the answer **partial**: the evidence is quoted with what it does not say. A question the model
-finds unanswerable, but whose evidence covers everything except some names, is also partial (the
-sources talk about the Turkish and Italian ministers, not the Chinese one): the reader learns both what
-is there and what is not, instead of a bare refusal.
+make the answer **partial**: the evidence is quoted after a line saying what it does not give. A
+question the model finds unanswerable, but whose evidence carries at least half of the rest of the
+question once such names are set aside, is also partial (the sources talk about the Turkish and Italian
+ministers, not the Chinese one): the reader learns both what is there and what is not.
 """
 
 from __future__ import annotations
