@@ -8,6 +8,7 @@ to a large index is an append, not a rebuild.
 from __future__ import annotations
 
 from dataclasses import dataclass
+import math
 from collections import Counter
 from typing import Iterable, Sequence
 
@@ -21,6 +22,11 @@ from .normalize import edit_distance_at_most_one, is_arabic_token, skeleton
 K1 = 1.2
 B = 0.75
 _IMPACT_BLOCK = 1 << 22  # postings per step when precomputing impacts (bounds the temporary arrays)
+
+
+def idf(n_docs: int, df: int) -> float:
+    """Okapi BM25 idf of a term found in ``df`` of ``n_docs`` rows (the formula ``_prepare`` vectorizes)."""
+    return math.log(1 + (n_docs - df + 0.5) / (df + 0.5))
 
 
 class BM25Index:

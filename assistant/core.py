@@ -25,10 +25,10 @@ from .loaders import DEFAULT_MAX_BYTES, expand_paths, load_document
 from .lexicon import gloss_arabic, translate_phrases
 from .answer.decide import AnswerabilityModel, Decision, decide, quote_order
 from .answer.qtype import question_type
-from .answer.evidence import SentenceVectors, concept_weights, gather_evidence
+from .answer.evidence import SentenceVectors, gather_evidence
 from .normalize import NORMALIZER_VERSION, detect_language, fold, raw_tokens, text_language, tokenize
 from .records import Answer, Chunk, Citation, Document, Hit
-from .retrieval import HybridRetriever, SearchResult
+from .retrieval import HybridRetriever, SearchResult, concept_weights
 from .segment import CHUNKER_VERSION, chunk_document
 from .backend import ChunkBackend, follow, open_store
 from .store import IndexSettings, IndexStore
@@ -380,7 +380,8 @@ class Assistant:
         language = language or detect_language(question)
         data = self.data
         vocabulary = data.vocabulary
-        weights = concept_weights(result.plan, vocabulary.document_frequency, data.n_live)
+        weights = result.weights if result.weights is not None else \
+            concept_weights(result.plan, vocabulary.document_frequency, data.n_live)
         semantic = getattr(self.embedder, "semantic", True) and result.query_vector is not None
         evidence = gather_evidence(result.plan, result.hits, weights, embedder=self.embedder if semantic else None,
                                    query_vector=result.query_vector, cache=self._sentence_vectors,

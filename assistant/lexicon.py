@@ -23,21 +23,9 @@ _WORD = re.compile(r"[^\W_]+(?:['\-][^\W_]+)*")
 @lru_cache(maxsize=4)
 def load_lexicon(path: str | None = None) -> dict[str, tuple[str, ...]]:
     """English phrase (lower-case) → Arabic forms. Missing file → empty lexicon."""
-    path = Path(path or os.environ.get("ASSISTANT_LEXICON") or _PATH)
     table: dict[str, tuple[str, ...]] = {}
-    if not path.is_file():
-        return table
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip() or line.startswith("#"):
-            continue
-        separator = "\t" if "\t" in line else " = "  # tolerate the hand-edited "english = arabic" form
-        if separator not in line:
-            continue
-        english, arabic = line.split(separator, 1)
-        forms = tuple(f.strip() for f in arabic.split("|") if f.strip())
-        key = " ".join(_WORD.findall(english.lower()))
-        if key and forms:
-            table[key] = tuple(dict.fromkeys(table.get(key, ()) + forms))
+    for english, forms, _, _ in _gloss_entries(path):
+        table[english] = tuple(dict.fromkeys(table.get(english, ()) + forms))
     return table
 
 
@@ -104,7 +92,8 @@ def _bare(token: str) -> str:
 
 @lru_cache(maxsize=4)
 def _gloss_entries(path: str | None = None) -> tuple[tuple[str, tuple[str, ...], str, int], ...]:
-    """``(english, arabic forms, section, line number)`` of every lexicon line, for glossing.
+    """``(english, arabic forms, section, line number)`` of every lexicon line: the one parser of the
+    file (``load_lexicon``, glosses and ``entry_kinds`` read it).
 
     The section (the file's ``# ===== TITLES AND ROLES =====`` headers) is the entry's topic: it is how
     neighbouring words support one sense of an ambiguous word over another.
@@ -120,7 +109,7 @@ def _gloss_entries(path: str | None = None) -> tuple[tuple[str, tuple[str, ...],
             continue
         if not line.strip() or line.startswith("#"):
             continue
-        separator = "\t" if "\t" in line else " = "
+        separator = "\t" if "\t" in line else " = "  # tolerate the hand-edited "english = arabic" form
         if separator not in line:
             continue
         english, arabic = line.split(separator, 1)

@@ -12,11 +12,10 @@ for Hybrid Retrieval") report the same.
 
 from __future__ import annotations
 
-import math
 import re
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -36,6 +35,7 @@ from .normalize import (
 from .lexicon import arabic_vocabulary, entry_kinds, translate_arabic, translate_phrases
 from .records import Chunk, Document, Hit
 from .backend import ChunkBackend, Vocabulary
+from .bm25 import idf as bm25_idf
 
 # RRF constant: 60 is the value of the original paper and of most libraries; it keeps one list's
 # top rank from drowning the other list's.
@@ -121,6 +121,26 @@ CONTEXT_WEIGHT = 0.05
 _CAPITALIZED = re.compile(r"\b[A-Z][a-zA-Z]+(?:'s)?\b")
 _QUESTION_OPENERS = frozenset("""what which who whom whose when where why how is are was were do does did can could
     should would will has have had tell list give show find name describe explain summarize""".split())
+
+
+# Weight of a concept carried over from an earlier question, relative to one of the question itself.
+INHERITED_WEIGHT = 0.5
+
+
+def concept_weights(plan: QueryPlan, document_frequency: Callable[[str], int], n_docs: int) -> dict[str, float]:
+    """Rarity weight (BM25 idf of its rarest known term) of each checkable concept, by label; a concept
+    found nowhere in the corpus gets the weight of a term seen once. Used by the fusion's coverage and by
+    the evidence decision (``SearchResult.weights`` carries them from one to the other)."""
+    n = max(n_docs, 1)
+    weights: dict[str, float] = {}
+    for concept in plan.concepts:
+        if not concept.checkable:
+            continue
+        known = [df for df in (document_frequency(t) for t in concept.terms) if df > 0]
+        weight = max(bm25_idf(n, df) for df in known) if known else bm25_idf(n, 1)
+        # A follow-up's inherited subject counts, but less than what the follow-up itself asks.
+        weights[concept.label] = weight * (INHERITED_WEIGHT if concept.inherited else 1.0)
+    return weights
 
 
 def _vocabulary_scripts(vocabulary: Vocabulary) -> tuple[bool, bool]:
@@ -270,6 +290,7 @@ class SearchResult:
     top_dense: float = 0.0
     query: str = ""
     query_vector: np.ndarray | None = None
+    weights: dict[str, float] | None = None  # concept label → rarity weight (``concept_weights``)
 
 
 def reciprocal_rank_fusion(rankings: Sequence[tuple[Sequence[str], float]], k: int = RRF_K) -> dict[str, float]:
@@ -426,6 +447,7 @@ class HybridRetriever:
         if context_text:
             for term in set(tokenize(context_text)):
                 plan.terms[term] = max(plan.terms.get(term, 0.0), CONTEXT_WEIGHT)
+        weights = concept_weights(plan, vocabulary.document_frequency, data.n_live)
         fetch = max(OVERFETCH, 4 * k)
         dense: list[tuple[str, float]] = []
         if mode in ("hybrid", "dense"):
@@ -453,7 +475,7 @@ class HybridRetriever:
                 if len(set(groups.values())) < 2:
                     groups = None  # one language: one maximum, as before
             if self.coverage_mix > 0 and plan.concepts:
-                coverage = self._coverage(plan, candidates)
+                coverage = self._coverage(plan, candidates, weights)
                 bm25 = convex_fusion({}, lexical_scores, 0.0, groups)
                 lexical_scores_mixed = {row: self.coverage_mix * coverage.get(row, 0.0) + (1 - self.coverage_mix) * bm25.get(row, 0.0)
                                         for row in set(coverage) | set(bm25)}
@@ -493,27 +515,18 @@ class HybridRetriever:
                 )
             )
         top_dense = max(dense_scores.values()) if dense_scores else 0.0
-        return SearchResult(hits, plan, top_dense, query, query_vector)
+        return SearchResult(hits, plan, top_dense, query, query_vector, weights)
 
-    def _coverage(self, plan: QueryPlan, candidates: Sequence[str]) -> dict[str, float]:
+    def _coverage(self, plan: QueryPlan, candidates: Sequence[str], weights: dict[str, float]) -> dict[str, float]:
         """Share of the question's concepts (rarity-weighted, in either language) each candidate holds."""
-        data = self.data
-        vocabulary = data.vocabulary
-        n = max(data.n_live, 1)
-        weights: dict[int, float] = {}
-        for i, concept in enumerate(plan.concepts):
-            if not concept.checkable:
-                continue
-            dfs = [df for df in (vocabulary.document_frequency(t) for t in concept.terms) if df > 0]
-            weight = max(math.log(1 + (n - df + 0.5) / (df + 0.5)) for df in dfs) if dfs else math.log(1 + (n - 0.5) / 1.5)
-            weights[i] = weight * (0.5 if concept.inherited else 1.0)
         total = sum(weights.values())
         if total <= 0:
             return {}
+        concepts = [c for c in plan.concepts if c.label in weights]
         out = {}
-        for row, chunk in data.get_chunks(list(candidates)).items():
+        for row, chunk in self.data.get_chunks(list(candidates)).items():
             terms = _chunk_terms(chunk)
-            share = sum(w for i, w in weights.items() if plan.concepts[i].terms & terms) / total
+            share = sum(weights[label] for label in {c.label for c in concepts if c.terms & terms}) / total
             if share > 0:
                 out[row] = share
         return out
@@ -524,5 +537,5 @@ class HybridRetriever:
         out = {}
         for term in plan.terms:
             df = vocabulary.document_frequency(term)
-            out[term] = math.log(1 + (n - df + 0.5) / (df + 0.5)) if df else 0.0
+            out[term] = bm25_idf(n, df) if df else 0.0
         return out

@@ -15,7 +15,6 @@ These are the features of the answerability model (``answer.decide``).
 
 from __future__ import annotations
 
-import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, replace
@@ -40,8 +39,6 @@ SENTENCE_CANDIDATES = 3
 MIN_SENTENCE_WORDS = 5
 # Share of a name's weight credited to a sentence whose document (not the sentence) holds it.
 DOCUMENT_NAME_CREDIT = 0.5
-# Weight of a concept carried over from an earlier question, relative to one of the question itself.
-INHERITED_WEIGHT = 0.5
 
 
 @dataclass(frozen=True)
@@ -67,23 +64,6 @@ class Evidence:
     @property
     def sentence(self) -> str:
         return self.hit.best_text
-
-
-def concept_weights(plan: QueryPlan, document_frequency, n_docs: int) -> dict[str, float]:
-    """Rarity weight (BM25 idf of its rarest known term) of each checkable concept; a concept found
-    nowhere in the corpus gets the weight of a term seen once."""
-    n = max(n_docs, 1)
-    top = math.log(1 + (n - 1 + 0.5) / 1.5)
-    weights = {}
-    for concept in plan.concepts:
-        if not concept.checkable:
-            continue
-        dfs = [document_frequency(t) for t in concept.terms]
-        known = [df for df in dfs if df > 0]
-        weight = max(math.log(1 + (n - df + 0.5) / (df + 0.5)) for df in known) if known else top
-        # A follow-up's inherited subject counts, but less than what the follow-up itself asks.
-        weights[concept.label] = weight * (INHERITED_WEIGHT if concept.inherited else 1.0)
-    return weights
 
 
 def covered_concepts(concepts: Sequence[Concept], text_terms: set[str]) -> frozenset[str]:
