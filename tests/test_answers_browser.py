@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from ui_support.browser import app_page, ask, chromium, open_tab, upload
+from ui_support.browser import app_page, ask, open_tab, upload
 from ui_support.server import CHROMIUM, ROOT, SCREENSHOTS, running_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
-playwright_api = pytest.importorskip("playwright.sync_api")
+pytest.importorskip("playwright.sync_api")
 
 FIRST_ANSWER_MS = 120_000  # the first question also loads the model's query side; the machine is busy
 ANSWER_MS = 90_000
@@ -66,12 +66,6 @@ def app(tmp_path_factory):
     base = tmp_path_factory.mktemp("answers_browser")
     with running_app(base / "index", ROOT / "artifacts" / "logs" / "answers_browser_app.log", timeout=300) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as browser:
-        yield browser
 
 
 @pytest.fixture()

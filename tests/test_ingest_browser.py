@@ -12,17 +12,18 @@ import pytest
 
 from assistant.ocr import ocr_unavailable_reason
 from assistant.web import url_doc_id
-from ui_support.server import CHROMIUM, CHROMIUM_ARGS, ROOT, running_app
+from ui_support.browser import app_page, ask, open_tab, upload
+from ui_support.server import CHROMIUM, ROOT, running_app
 from web_support.server import AR_ARTICLE, start_site
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
-playwright_api = pytest.importorskip("playwright.sync_api")
+pytest.importorskip("playwright.sync_api")
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from test_docx import make_docx  # noqa: E402
 from test_ocr import EN_PARAGRAPHS, make_scanned_statement  # noqa: E402
-from test_ui_browser import ask, open_tab, shot, upload  # noqa: E402
+from test_ui_browser import shot  # noqa: E402
 
 ZAWIYA = ["أعلنت الشركة العامة للكهرباء تشغيل الوحدة الثالثة في محطة الزاوية الغازية بقدرة مئة وخمسين ميغاواط، "
           "بعد أعمال صيانة استمرت أربعة أشهر.",
@@ -56,17 +57,9 @@ def app(tmp_path_factory):
 
 
 @pytest.fixture()
-def page(app):
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
-        page = context.new_page()
-        page.set_default_timeout(30_000)
-        page.goto(app.url)
-        page.wait_for_function("document.querySelector('#index-status') && "
-                               "/passages indexed/.test(document.querySelector('#index-status').innerText)", timeout=120_000)
+def page(app, browser):
+    with app_page(browser, app.url, timeout=120_000) as page:
         yield page
-        browser.close()
 
 
 def add_urls(page, text: str, kind_label: str) -> str:

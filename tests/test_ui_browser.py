@@ -22,13 +22,13 @@ from pathlib import Path
 
 import pytest
 
-from ui_support.browser import app_page, ask, chromium, open_tab, upload
+from ui_support.browser import app_page, ask, open_tab, upload
 from ui_support.server import (CHROMIUM, DOC_SCREENSHOTS, ROOT, SCREENSHOTS, app_env, free_port,
                                make_arabic_pdf, running_app)
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
-playwright_api = pytest.importorskip("playwright.sync_api")
+pytest.importorskip("playwright.sync_api")
 
 LAVROV_DOC = "004_dfbf6940fa5a6b70"
 TARHUNA_DOC = "003_f657090a955ee483"
@@ -43,12 +43,6 @@ def app(tmp_path_factory):
     base = tmp_path_factory.mktemp("ui_browser")
     with running_app(base / "index", ROOT / "artifacts" / "logs" / "ui_browser_app.log") as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as browser:
-        yield browser
 
 
 @pytest.fixture()
@@ -335,6 +329,15 @@ def test_english_answer_has_no_setup_instruction_which_is_in_about_and_the_log(p
     about.get_by_text("ASSISTANT_LLM_BASE_URL", exact=False).wait_for(timeout=15_000)
     assert "extractive" in about.inner_text()
     assert "ASSISTANT_LLM_BASE_URL" in app.log() and "configure a language model" in app.log()
+
+
+def test_glosses_under_arabic_quotes_pick_the_sense_the_sentence_supports(page):
+    """استئناف عمل السفارة is the embassy's *work* resuming, not "labor"; the name is Lavrov."""
+    answer = ask(page, "What did Lavrov announce?", 1, timeout=FIRST_ANSWER_MS)
+    gloss = next(line for line in answer.locator(".answer").inner_text().splitlines() if "dictionary gloss" in line)
+    terms = {t.strip(" ()").lower() for t in gloss.split(":", 1)[1].split("·")}
+    assert {"lavrov", "embassy", "work", "resumption"} <= terms, gloss
+    assert "labor" not in terms and "labour" not in terms, gloss
 
 
 def test_title_and_quotes_keep_their_order_in_mixed_direction_lines(page):
