@@ -7,9 +7,9 @@
     print(answer.text); print(answer.citations[0].quote)
 """
 
-from .core import Assistant, IngestReport
-from .errors import AssistantError
-from .records import Answer, Chunk, Citation, Document, Hit
+from assistant.core import Assistant, IngestReport
+from assistant.errors import AssistantError
+from assistant.records import Answer, Chunk, Citation, Document, Hit
 
 __all__ = ["Answer", "Assistant", "AssistantError", "Chunk", "Citation", "Document", "Hit", "IngestReport"]
 __version__ = "0.1.0"

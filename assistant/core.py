@@ -12,27 +12,27 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from .embed_queue import EmbeddingQueue
-from .embeddings import Embedder, EmbedderSpec, make_embedder
-from .errors import (
+from assistant.retrieval.embed_queue import EmbeddingQueue
+from assistant.retrieval.embeddings import Embedder, EmbedderSpec, make_embedder
+from assistant.errors import (
     AssistantError,
     ConfigError,
     DocumentError,
     QuestionError,
     UnknownDocumentError,
 )
-from .loaders import DEFAULT_MAX_BYTES, expand_paths, load_document
-from .lexicon import gloss_arabic, translate_phrases
-from .answer.decide import AnswerabilityModel, Decision, decide, quote_order
-from .answer.qtype import question_type
-from .answer.evidence import SentenceVectors, gather_evidence
-from .normalize import NORMALIZER_VERSION, detect_language, fold, raw_tokens, text_language, tokenize
-from .records import Answer, Chunk, Citation, Document, Hit
-from .retrieval import HybridRetriever, SearchResult, concept_weights
-from .segment import CHUNKER_VERSION, chunk_document
-from .backend import ChunkBackend, follow, open_store
-from .store import IndexSettings, IndexStore
-from .templates import render
+from assistant.ingest.loaders import DEFAULT_MAX_BYTES, expand_paths, load_document
+from assistant.text.lexicon import gloss_arabic, translate_phrases
+from assistant.answer.decide import AnswerabilityModel, Decision, decide, quote_order
+from assistant.answer.qtype import question_type
+from assistant.answer.evidence import SentenceVectors, gather_evidence
+from assistant.text.normalize import NORMALIZER_VERSION, detect_language, fold, raw_tokens, text_language, tokenize
+from assistant.records import Answer, Chunk, Citation, Document, Hit
+from assistant.retrieval.search import HybridRetriever, SearchResult, concept_weights
+from assistant.text.segment import CHUNKER_VERSION, chunk_document
+from assistant.stores.backend import ChunkBackend, follow, open_store
+from assistant.stores.faiss.store import IndexSettings, IndexStore
+from assistant.answer.prompts import render
 
 log = logging.getLogger("assistant")
 
@@ -465,7 +465,7 @@ class Assistant:
     # -- LangChain ----------------------------------------------------------------------------------
     def as_retriever(self, k: int = DEFAULT_K):
         """This assistant's hybrid search as a langchain-core ``BaseRetriever``."""
-        from .lc import AssistantRetriever
+        from assistant.adapters.langchain.retriever import AssistantRetriever
 
         return AssistantRetriever(assistant=self, k=k)
 
@@ -586,7 +586,7 @@ def filter_hits_by_date(hits: Sequence[Hit], since: str | None = None, until: st
     Raises:
         ConfigError: a bound is not a ``YYYY-MM-DD`` date, or ``since`` is after ``until``.
     """
-    from .dates import check_date_arg
+    from assistant.text.dates import check_date_arg
 
     try:
         since, until = check_date_arg(since, "since"), check_date_arg(until, "until")

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import ConfigError
-from .normalize import detect_language
-from .records import Answer
+from assistant.errors import ConfigError
+from assistant.text.normalize import detect_language
+from assistant.records import Answer
 
 _EVAL_FOLD = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ى": "ي", "ة": "ه", "ؤ": "و", "ئ": "ي"})
 _EVAL_MARKS = re.compile(r"[\u0610-\u061A\u064B-\u065F\u0670\u0640]")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Mapping
 
-from .records import Answer, Hit
+from assistant.records import Answer, Hit
 
 # Per language: the words around the sources. Arabic answers get Arabic headings so a pasted block
 # reads in one language.

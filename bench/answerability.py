@@ -48,7 +48,7 @@ from common import CACHE, ROOT, cached_embedder, log, write_result
 
 from assistant.answer.decide import FEATURES, MODEL_PATH, AnswerabilityModel, load_model, outcome_of
 from assistant.core import Assistant
-from assistant.normalize import clean_for_embedding, fold, raw_tokens, skeleton
+from assistant.text.normalize import clean_for_embedding, fold, raw_tokens, skeleton
 
 WIRE = ROOT / "bench" / "data" / "wire"
 SEEDS = ROOT / "seeds"
@@ -200,7 +200,7 @@ def run_set(name: str, docs: dict[str, str], items: list[Item], embedder, models
             english_of: dict[str, str] | None = None) -> list[dict]:
     """Search every item (and its twins), record features, outcomes and retrieval ranks."""
     from baseline import TutorialRetriever
-    from assistant.embeddings import LangChainEmbeddings
+    from assistant.retrieval.embeddings import LangChainEmbeddings
     from langchain_core.documents import Document as LCDocument
 
     assistant = build_index(name, docs, embedder)

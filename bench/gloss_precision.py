@@ -30,8 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from assistant import lexicon  # noqa: E402
-from assistant.normalize import fold, raw_tokens  # noqa: E402
+from assistant.text import lexicon
+from assistant.text.normalize import fold, raw_tokens  # noqa: E402
 
 LABELS = ROOT / "tests" / "data" / "gloss_labels.jsonl"
 

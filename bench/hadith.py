@@ -30,7 +30,7 @@ import numpy as np
 from common import CACHE, cached_embedder, log
 from corpus import chunk_texts, filter_records, load_records, queries_for, sample_pool, write_documents
 
-from assistant.normalize import clean_for_embedding
+from assistant.text.normalize import clean_for_embedding
 
 K_CHUNKS = 30           # chunks asked of each system; recall is over distinct documents
 FETCH = 50              # candidates per list for the no-fusion interleave (the product's OVERFETCH)
@@ -106,7 +106,7 @@ def run(n_pool: int = 2500) -> dict:
         ours_build = time.perf_counter() - t0
         log(f"hadith: ours indexed {report.chunks_added} chunks from {len(report.added)} records")
 
-        from assistant.embeddings import LangChainEmbeddings
+        from assistant.retrieval.embeddings import LangChainEmbeddings
         from baseline import TutorialRetriever
         from langchain_core.documents import Document as LCDocument
 
@@ -124,7 +124,7 @@ def run(n_pool: int = 2500) -> dict:
 
         import inspect
 
-        from assistant.retrieval import HybridRetriever, plan_query
+        from assistant.retrieval.search import HybridRetriever, plan_query
 
         retriever = assistant.retriever()
         data = retriever.data

@@ -94,7 +94,7 @@ class SyntheticBase:
 
     def __init__(self) -> None:
         from assistant.core import Assistant
-        from assistant.embeddings import HashEmbedder
+        from assistant.retrieval.embeddings import HashEmbedder
 
         self.settings = Assistant(CACHE / "unused", embedder=HashEmbedder(384)).settings()
         sentences = []
@@ -104,10 +104,10 @@ class SyntheticBase:
         self.sentences = sentences
 
     def build(self, n: int, seed: int = 0):
-        from assistant.bm25 import BM25Index
-        from assistant.normalize import tokenize
+        from assistant.stores.lexical import BM25Index
+        from assistant.text.normalize import tokenize
         from assistant.records import Chunk, Document
-        from assistant.store import IndexData
+        from assistant.stores.faiss.store import IndexData
 
         rng = np.random.default_rng(seed)
         documents, chunks, terms = {}, [], []
@@ -137,7 +137,7 @@ class SyntheticBase:
 
 # -- building the stores ------------------------------------------------------------------------------------
 def write_faiss(data, directory: Path) -> dict:
-    from assistant.store import IndexStore
+    from assistant.stores.faiss.store import IndexStore
 
     t = time.perf_counter()
     data.build_vector_index()
@@ -148,7 +148,7 @@ def write_faiss(data, directory: Path) -> dict:
 
 
 def write_milvus(data, path: Path, vector_index: str = "FLAT") -> dict:
-    from assistant.milvus_store import MilvusStore, export_batches, import_batch
+    from assistant.stores.milvus.store import MilvusStore, export_batches, import_batch
 
     t = time.perf_counter()
     store = MilvusStore(str(path), vector_index=vector_index)
@@ -178,10 +178,10 @@ def probe_main(location: str, queries_path: Path, out_path: Path) -> None:
     t = time.perf_counter()
     import faiss  # noqa: F401  (a library import, before the timed open)
 
-    from assistant.backend import open_store
-    from assistant.normalize import tokenize
-    from assistant.retrieval import HybridRetriever, plan_query
-    from assistant.store import IndexSettings
+    from assistant.stores.backend import open_store
+    from assistant.text.normalize import tokenize
+    from assistant.retrieval.search import HybridRetriever, plan_query
+    from assistant.stores.faiss.store import IndexSettings
 
     if location.endswith(".db"):
         import milvus_lite  # noqa: F401
@@ -337,9 +337,9 @@ def devset() -> dict:
 
     from assistant.core import Assistant
     from assistant.evaluate import load_qa, run_eval
-    from assistant.milvus_store import MilvusStore
+    from assistant.stores.milvus.store import MilvusStore
     from assistant.records import Hit
-    from assistant.retrieval import HybridRetriever, best_span
+    from assistant.retrieval.search import HybridRetriever, best_span
 
     items = load_qa(SHARED_EVAL)
     work = Path(tempfile.mkdtemp(prefix="milvus-devset-", dir=CACHE))
@@ -402,7 +402,7 @@ def devset() -> dict:
             log(f"devset {name}: hit@1 {summary['hit@1']} hit@5 {summary['hit@5']} misses@1 {out['runs'][name]['misses_at_1']}")
         out["answerable"] = summary["answerable"]
     finally:
-        from assistant.milvus_store import _close_all
+        from assistant.stores.milvus.store import _close_all
 
         _close_all()  # every client of the temporary .db, before its folder goes
         from milvus_lite.server_manager import server_manager_instance

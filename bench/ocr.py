@@ -99,8 +99,8 @@ def cer(recognized: str, truth: str) -> float:
 
 
 def bench_ocr(pages_per_language: int) -> dict:
-    from assistant.normalize import fold
-    from assistant.ocr import ocr_pdf_pages, ocr_unavailable_reason
+    from assistant.text.normalize import fold
+    from assistant.ingest.ocr import ocr_pdf_pages, ocr_unavailable_reason
     from bench.scanpage import render_page, save_pdf
 
     reason = ocr_unavailable_reason()
@@ -134,8 +134,8 @@ def bench_ocr(pages_per_language: int) -> dict:
 
 
 def bench_extraction(repeats: int) -> dict:
-    from assistant.loaders import load_document
-    from assistant.web import FetchPolicy, Fetcher, WebPage, load_web_page
+    from assistant.ingest.loaders import load_document
+    from assistant.ingest.web import FetchPolicy, Fetcher, WebPage, load_web_page
     from web_support.server import AR_ARTICLE, EN_ARTICLE, start_site
     from test_docx import make_docx
 

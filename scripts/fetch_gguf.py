@@ -20,7 +20,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from assistant.errors import LLMError  # noqa: E402
-from assistant.llm.gguf import DEFAULT_MODELS_DIR, KNOWN_MODELS, assemble_gguf  # noqa: E402
+from assistant.answer.gguf import DEFAULT_MODELS_DIR, KNOWN_MODELS, assemble_gguf  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

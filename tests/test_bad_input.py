@@ -20,11 +20,11 @@ import pytest
 from assistant import Assistant
 from assistant.cli import main as cli_main
 from assistant.errors import DocumentTooLargeError, EmptyDocumentError, QuestionError
-from assistant.loaders import doc_id_for, load_document, sanitize_filename
-from assistant.ocr import ocr_unavailable_reason
-from assistant.pdf import ENCRYPTED_MESSAGE, NO_TEXT_LAYER_MESSAGE, OCR_FOUND_NOTHING_MESSAGE
-from assistant.store import consistency_problems
-from assistant.templates import render
+from assistant.ingest.loaders import doc_id_for, load_document, sanitize_filename
+from assistant.ingest.ocr import ocr_unavailable_reason
+from assistant.ingest.pdf import ENCRYPTED_MESSAGE, NO_TEXT_LAYER_MESSAGE, OCR_FOUND_NOTHING_MESSAGE
+from assistant.stores.faiss.store import consistency_problems
+from assistant.answer.prompts import render
 
 from conftest import DATA
 
@@ -246,7 +246,7 @@ def make_pdf_bomb(path: Path, inflated_mb: int = 100) -> Path:
 
 
 def test_pdf_decompression_bomb_is_refused(hash_assistant, tmp_path):
-    from assistant.pdf import BOMB_MESSAGE
+    from assistant.ingest.pdf import BOMB_MESSAGE
 
     bomb = make_pdf_bomb(tmp_path / "bomb.pdf")
     assert bomb.stat().st_size < MB

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import assistant.bm25 as bm25
-from assistant.bm25 import B, K1, BM25Index
+import assistant.stores.lexical as bm25
+from assistant.stores.lexical import B, K1, BM25Index
 
 ROWS = [["a", "b", "a"], ["b", "c"], ["c", "c", "d", "a"], ["e"], ["f", "a"], ["a", "c", "g", "g"]]
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from assistant import Assistant
-from assistant.store import consistency_problems
+from assistant.stores.faiss.store import consistency_problems
 
 from conftest import ROOT, SEEDS
 from test_crash_safety import env, make_corpus
@@ -152,7 +152,7 @@ def test_concurrent_searches_on_one_assistant_right_after_a_load(seeded_index, m
     (re)load all prepare BM25 statistics at the same time."""
     import numpy as np
 
-    import assistant.bm25 as bm25
+    import assistant.stores.lexical as bm25
 
     Assistant(seeded_index, embedder="hash").search("warm up", k=1)  # lexicon and caches loaded once
     real_log = np.log

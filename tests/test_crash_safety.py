@@ -32,7 +32,7 @@ from typing import Callable
 import pytest
 
 from assistant import Assistant
-from assistant.store import KEEP_OLD_SNAPSHOTS, consistency_problems
+from assistant.stores.faiss.store import KEEP_OLD_SNAPSHOTS, consistency_problems
 
 from conftest import ROOT, SEEDS
 
@@ -43,7 +43,7 @@ RUNNER = textwrap.dedent('''
     import os, sys, time
     import assistant.core as core
     from assistant import Assistant
-    from assistant.embeddings import HashEmbedder
+    from assistant.retrieval.embeddings import HashEmbedder
 
     class SlowHash(HashEmbedder):
         def embed_passages(self, texts, batch_size=32):

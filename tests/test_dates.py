@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from assistant.dates import date_from_text, parse_date
+from assistant.text.dates import date_from_text, parse_date
 from assistant.errors import ConfigError
-from assistant.loaders import load_document
+from assistant.ingest.loaders import load_document
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 

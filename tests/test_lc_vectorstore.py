@@ -10,9 +10,9 @@ from conftest import SEEDS
 from langchain_core.documents import Document as LCDocument
 from langchain_tests.integration_tests import VectorStoreIntegrationTests
 
-from assistant.embeddings import HashEmbedder, LangChainEmbeddings
+from assistant.retrieval.embeddings import HashEmbedder, LangChainEmbeddings
 from assistant.errors import IndexMismatchError
-from assistant.lc_vectorstore import AssistantVectorStore
+from assistant.adapters.langchain.vectorstore import AssistantVectorStore
 
 HAS_MILVUS = importlib.util.find_spec("pymilvus") is not None and importlib.util.find_spec("milvus_lite") is not None
 needs_milvus = pytest.mark.skipif(not HAS_MILVUS, reason="pymilvus and milvus-lite are not installed (pip install -e '.[milvus]')")

@@ -25,8 +25,8 @@ from pydantic import Field
 
 from assistant import Assistant
 from assistant.errors import ConfigError, LLMError, MissingDependencyError
-from assistant.llm import llm_from_settings
-from assistant.llm.answerer import (
+from assistant.answer.models import llm_from_settings
+from assistant.answer.llm import (
     LLMAnswerer,
     answer_sentences,
     clean_markers,
@@ -37,7 +37,7 @@ from assistant.llm.answerer import (
     verify_quotes,
     visible_partial,
 )
-from assistant.templates import render
+from assistant.answer.prompts import render
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "seeds"
@@ -556,7 +556,7 @@ def test_instruction_like_text(text: str, expected: bool) -> None:
 def test_the_extractive_fallback_never_quotes_an_injected_instruction(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The evidence decision may prefer a sentence that carries an injected instruction (it holds the
     question's words); the model path's quotes skip it."""
-    from assistant.llm.answerer import is_instruction_like, without_instruction_spans
+    from assistant.answer.llm import is_instruction_like, without_instruction_spans
 
     doc = tmp_path / "ghat.txt"
     doc.write_text("Ghat water plant opens\n\nThe Ghat desalination plant produces 40,000 cubic metres of water a day, "

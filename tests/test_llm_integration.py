@@ -20,9 +20,9 @@ import pytest
 from langchain_core.callbacks import BaseCallbackHandler
 
 from assistant import Assistant
-from assistant.llm import llm_from_settings
-from assistant.llm.answerer import LLMAnswerer
-from assistant.templates import render
+from assistant.answer.models import llm_from_settings
+from assistant.answer.llm import LLMAnswerer
+from assistant.answer.prompts import render
 
 pytestmark = pytest.mark.llm
 

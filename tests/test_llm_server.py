@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from assistant.errors import LLMError
-from assistant.llm.gguf import (
+from assistant.answer.gguf import (
     KNOWN_MODELS,
     GGUFSpec,
     ModelDownloadError,
@@ -29,7 +29,7 @@ from assistant.llm.gguf import (
     check_gguf_header,
     verify_gguf,
 )
-from assistant.llm.server import LlamaServer
+from assistant.answer.llama_server import LlamaServer
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,8 +15,8 @@ from conftest import ROOT, SEEDS, SHARED_EVAL
 
 from assistant import Assistant
 from assistant.errors import ConfigError, IndexLockedError, IndexMismatchError
-from assistant.normalize import tokenize
-from assistant.retrieval import HybridRetriever, reciprocal_rank_fusion
+from assistant.text.normalize import tokenize
+from assistant.retrieval.search import HybridRetriever, reciprocal_rank_fusion
 
 pytestmark = [
     pytest.mark.milvus,
@@ -49,7 +49,7 @@ def ranked(assistant: Assistant, query: str, **kwargs) -> list[tuple[str, float]
 
 # -- locations ---------------------------------------------------------------------------------------------
 def test_locations_parse():
-    from assistant.milvus_store import parse_location
+    from assistant.stores.milvus.store import parse_location
 
     lite = parse_location("some/dir/demo.db")
     assert lite.is_lite and lite.uri.endswith("some/dir/demo.db") and lite.prefix == "assistant"
@@ -61,7 +61,7 @@ def test_locations_parse():
     assert parse_location("milvus://h?bm25=milvus&lock=lease").bm25 == "milvus"
     with pytest.raises(ConfigError, match="prefix"):
         parse_location("milvus://h?prefix=1bad-name")
-    from assistant.backend import open_store
+    from assistant.stores.backend import open_store
 
     assert type(open_store(ROOT / "x.db")).__name__ == "MilvusStore"
     assert type(open_store("milvus://h:19530")).__name__ == "MilvusStore"
@@ -70,7 +70,7 @@ def test_locations_parse():
 
 # -- BM25 -----------------------------------------------------------------------------------------------------
 def test_query_weights_become_repetitions():
-    from assistant.milvus_store import query_text
+    from assistant.stores.milvus.store import query_text
 
     text = query_text({"سفار": 1.0, "غوتيريش": 0.8, "embassy": 0.05, "gone": 0.01, "a b": 1.0})
     assert text.split().count("سفار") == 20 and text.split().count("غوتيريش") == 16 and text.split().count("embassy") == 1
@@ -81,7 +81,7 @@ def test_analyzer_gives_back_exactly_our_terms():
     """Milvus Lite's ``standard`` analyzer (and a server's ``whitespace`` one) sees our terms unchanged."""
     from milvus_lite.analyzer.factory import create_analyzer
 
-    from assistant.milvus_store import MilvusStore
+    from assistant.stores.milvus.store import MilvusStore
 
     analyzer = create_analyzer(MilvusStore("x.db").analyzer_params())
     for path in SEEDS.glob("*.txt"):
@@ -174,7 +174,7 @@ def test_format_version_mismatch_names_the_fix(pair):
 
 
 def test_long_document_text_is_stored_in_parts(tmp_path):
-    from assistant.milvus_store import TEXT_PART_CHARS
+    from assistant.stores.milvus.store import TEXT_PART_CHARS
 
     sentence = "وصل وفد أممي إلى بنغازي لبحث الهدنة ومتابعة ملف الأسرى. "
     text = sentence * (3 * TEXT_PART_CHARS // len(sentence))
@@ -191,13 +191,13 @@ def test_long_document_text_is_stored_in_parts(tmp_path):
 
 # -- migration ------------------------------------------------------------------------------------------------
 def test_migrate_both_ways_without_re_embedding(pair, tmp_path, monkeypatch):
-    from assistant.milvus_store import migrate
+    from assistant.stores.milvus.store import migrate
 
     faiss, _ = pair
     expected = {q: ranked(faiss, q) for q in QUERIES}
     docs = {d.doc_id: d.to_dict() for d in faiss.data.list_documents()}
 
-    import assistant.embeddings as embeddings
+    import assistant.retrieval.embeddings as embeddings
 
     def no_embedding(*args, **kwargs):
         raise AssertionError("migrate must not embed")
@@ -249,7 +249,7 @@ def test_cli_migrate_and_store_option(tmp_path):
 # -- locks and processes -----------------------------------------------------------------------------------
 def test_lease_lock_serializes_writers(tmp_path):
     """The lease used on a Milvus server, exercised on Milvus Lite."""
-    from assistant.milvus_store import MilvusStore
+    from assistant.stores.milvus.store import MilvusStore
 
     location = f"{tmp_path / 'lease.db'}"
     first = MilvusStore(location)
@@ -321,9 +321,9 @@ def test_an_hnsw_vector_index_is_an_option(tmp_path, pair):
 def test_dates_author_site_and_ocr_pages_survive_milvus_and_migration(tmp_path):
     """The fields documents gained (published, author, site, ocr_pages) ride in the JSON "pages" field,
     so they round-trip without a schema change; documents without them (the seeds) read as before."""
-    from assistant.milvus_store import migrate
+    from assistant.stores.milvus.store import migrate
     from assistant.records import Document
-    from assistant.segment import chunk_document
+    from assistant.text.segment import chunk_document
 
     text = "صفحة أولى مطبوعة عن الميناء.\n\nصفحة ثانية ممسوحة ضوئيا عن محطة التحلية في طبرق."
     split = text.index("\n\n")
@@ -332,7 +332,7 @@ def test_dates_author_site_and_ocr_pages_survive_milvus_and_migration(tmp_path):
                    kind="pdf", published="2020-06-05", author="مكتب الأخبار", site="بوابة الساحل", ocr_pages=(2,))
     writer = Assistant(tmp_path / "meta.db", embedder="hash")
     writer.ingest([SEEDS])
-    from assistant.embed_queue import EmbeddingQueue
+    from assistant.retrieval.embed_queue import EmbeddingQueue
 
     chunks = chunk_document(doc, writer.chunk_chars, writer.max_chunk_chars)
     with writer.store.lock(), EmbeddingQueue(writer.embedder) as embedding:

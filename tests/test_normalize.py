@@ -1,6 +1,6 @@
 import pytest
 
-from assistant.normalize import (
+from assistant.text.normalize import (
     clean_for_embedding,
     detect_language,
     edit_distance_at_most_one,

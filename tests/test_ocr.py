@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from assistant.errors import EmptyDocumentError
-from assistant.loaders import load_document
-from assistant.ocr import INSTALL_HINT, clean_ocr_text, ocr_unavailable_reason
-from assistant.pdf import NO_TEXT_LAYER_MESSAGE, OCR_FOUND_NOTHING_MESSAGE
+from assistant.ingest.loaders import load_document
+from assistant.ingest.ocr import INSTALL_HINT, clean_ocr_text, ocr_unavailable_reason
+from assistant.ingest.pdf import NO_TEXT_LAYER_MESSAGE, OCR_FOUND_NOTHING_MESSAGE
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"

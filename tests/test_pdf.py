@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from assistant.errors import CorruptDocumentError, DocumentError, EmptyDocumentError, EncryptedDocumentError
-from assistant.pdf import extract_pdf_pages, fix_arabic_visual_order, normalize_pdf_text
+from assistant.ingest.pdf import extract_pdf_pages, fix_arabic_visual_order, normalize_pdf_text
 
 DATA = Path(__file__).parent / "data"
 

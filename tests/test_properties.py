@@ -25,14 +25,14 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from assistant.dates import date_from_text, parse_date  # noqa: E402
+from assistant.text.dates import date_from_text, parse_date  # noqa: E402
 from assistant.errors import DocumentError  # noqa: E402
-from assistant.loaders import html_to_text, load_document  # noqa: E402
-from assistant.normalize import clean_for_embedding, detect_language, fold, tokenize  # noqa: E402
-from assistant.ocr import clean_ocr_text, tsv_to_text  # noqa: E402
+from assistant.ingest.loaders import html_to_text, load_document  # noqa: E402
+from assistant.text.normalize import clean_for_embedding, detect_language, fold, tokenize  # noqa: E402
+from assistant.ingest.ocr import clean_ocr_text, tsv_to_text  # noqa: E402
 from assistant.records import Document  # noqa: E402
-from assistant.segment import chunk_document, split_sentences  # noqa: E402
-from assistant.web import Fetcher, Response, WebPage, load_web_page, url_doc_id  # noqa: E402
+from assistant.text.segment import chunk_document, split_sentences  # noqa: E402
+from assistant.ingest.web import Fetcher, Response, WebPage, load_web_page, url_doc_id  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data"
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
@@ -48,10 +48,10 @@ assert sum(EXAMPLES.values()) == 3940  # "segment" runs twice (two tests): 4,740
 def _no_ocr():
     """A damaged PDF page often loses its text; with OCR installed each such page would cost seconds of
     Tesseract. OCR has its own tests (test_ocr.py), so here it is reported as not installed."""
-    import assistant.ocr
+    import assistant.ingest.ocr
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(assistant.ocr, "ocr_unavailable_reason", lambda: "OCR is not available (disabled in this test)")
+        patch.setattr(assistant.ingest.ocr, "ocr_unavailable_reason", lambda: "OCR is not available (disabled in this test)")
         yield
 
 
@@ -287,7 +287,7 @@ def test_the_url_check_lets_through_only_public_http(scheme, address, rest):
     import ipaddress
 
     from assistant.errors import FetchError
-    from assistant.web import FetchPolicy
+    from assistant.ingest.web import FetchPolicy
 
     url = f"{scheme}://{address}/{rest}"
     try:

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 
 from assistant import Assistant
-from assistant.normalize import clean_for_embedding
-from assistant.segment import chunk_document
-from assistant.store import IndexStore, consistency_problems
+from assistant.text.normalize import clean_for_embedding
+from assistant.text.segment import chunk_document
+from assistant.stores.faiss.store import IndexStore, consistency_problems
 
 from conftest import ROOT
 

@@ -20,8 +20,8 @@ from assistant import Assistant
 from assistant.cli import build_parser
 from assistant.cli import main as cli_main
 from assistant.errors import IndexCorruptError
-import assistant.store as store_module
-from assistant.store import LOG_FILES, IndexStore, consistency_problems
+import assistant.stores.faiss.store as store_module
+from assistant.stores.faiss.store import LOG_FILES, IndexStore, consistency_problems
 
 from conftest import ROOT
 
@@ -357,7 +357,7 @@ def test_pathological_html_is_parsed_in_linear_time(markup, text):
     marked sections are dropped as a browser does, stray "<" shown as text."""
     import time
 
-    from assistant.loaders import html_to_text
+    from assistant.ingest.loaders import html_to_text
 
     started = time.perf_counter()
     got, _title = html_to_text(markup)

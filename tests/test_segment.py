@@ -1,5 +1,5 @@
 from assistant.records import Document
-from assistant.segment import chunk_document, split_sentences
+from assistant.text.segment import chunk_document, split_sentences
 
 
 def _doc(text, pages=()):

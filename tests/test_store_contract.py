@@ -15,11 +15,11 @@ import pytest
 from conftest import DATA, SEEDS, SHARED_EVAL
 
 from assistant import Assistant
-from assistant.backend import open_store
+from assistant.stores.backend import open_store
 from assistant.errors import IndexLockedError, IndexMismatchError, UnknownDocumentError
 from assistant.evaluate import load_qa, run_eval
-from assistant.loaders import load_document
-from assistant.segment import chunk_document
+from assistant.ingest.loaders import load_document
+from assistant.text.segment import chunk_document
 
 HAS_MILVUS = importlib.util.find_spec("pymilvus") is not None and importlib.util.find_spec("milvus_lite") is not None
 needs_milvus = pytest.mark.skipif(not HAS_MILVUS, reason="pymilvus and milvus-lite are not installed (pip install -e '.[milvus]')")

@@ -14,9 +14,9 @@ import json
 import numpy as np
 import pytest
 
-import assistant.store as store_module
+import assistant.stores.faiss.store as store_module
 from assistant import Assistant
-from assistant.store import IndexStore, consistency_problems
+from assistant.stores.faiss.store import IndexStore, consistency_problems
 
 from conftest import SEEDS
 
@@ -135,7 +135,7 @@ def test_a_writer_refuses_rows_it_could_not_find_again(tmp_path):
     """The manifest records each document as one run of rows: interleaved chunks, chunks of a document
     not given, or a document without chunks are refused before anything is written."""
     from assistant.records import Chunk, Document
-    from assistant.store import IndexSettings, IndexWriter
+    from assistant.stores.faiss.store import IndexSettings, IndexWriter
 
     settings = IndexSettings("hash", "hash", 4, "", "", {}, "4")
     docs = [Document(d, d, f"{d}.txt", "نص أول. نص ثان.", f"h{d}") for d in ("a", "b")]

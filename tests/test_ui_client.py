@@ -520,6 +520,6 @@ def test_about_panel_and_log_carry_the_setup_note_not_the_answers(monkeypatch, c
     assert "configure a language model" in capsys.readouterr().err
     about = ui.AssistantUI(fake).about()
     assert "ASSISTANT_LLM_BASE_URL" in about and "extractive" in about
-    from assistant.templates import render
+    from assistant.answer.prompts import render
 
     assert "language model" not in render("extractive", "en", "intro")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from assistant.errors import FetchError, RefusedURLError
-from assistant.web import USER_AGENT, Feed, FetchPolicy, Fetcher, Sitemap, WebPage, load_web_page, url_doc_id
+from assistant.ingest.web import USER_AGENT, Feed, FetchPolicy, Fetcher, Sitemap, WebPage, load_web_page, url_doc_id
 from web_support.server import AR_ARTICLE, EN_ARTICLE, HUGE_BYTES, OLD_AR_ARTICLE, SLOW_SECONDS, start_site
 
 TIMEOUT = 1.0  # well under the slow page's delay

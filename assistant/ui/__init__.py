@@ -9,7 +9,7 @@ documents; escaping and bidi isolation), ``assets`` (the page's script and style
 (what is kept in the browser).
 """
 
-from .app import (
+from assistant.ui.app import (
     DEFAULT_SEEDS,
     EXAMPLES,
     LOOKUP_EXAMPLES,
@@ -28,8 +28,8 @@ from .app import (
     serve,
     theme,
 )
-from .assets import CSS, PAGE_JS
-from .render import (
+from assistant.ui.assets import CSS, PAGE_JS
+from assistant.ui.render import (
     LABELS,
     VIEWER_MAX_CHARS,
     WELCOME,

@@ -33,11 +33,11 @@ from typing import Any, Iterator, Sequence
 
 import gradio as gr
 
-from ..errors import AssistantError, ConfigError, DocumentError
-from ..loaders import SUPPORTED_SUFFIXES, load_document, sanitize_filename
-from . import conversations as convs
-from .assets import CONV_LIST_JS, CONVERSATION_JS, CSS, DOCS_JS, PAGE_JS, PANEL_JS, SCROLL_TO_MARK_JS, VIEWER_JS
-from .render import (
+from assistant.errors import AssistantError, ConfigError, DocumentError
+from assistant.ingest.loaders import SUPPORTED_SUFFIXES, load_document, sanitize_filename
+from assistant.ui import conversations as convs
+from assistant.ui.assets import CONV_LIST_JS, CONVERSATION_JS, CSS, DOCS_JS, PAGE_JS, PANEL_JS, SCROLL_TO_MARK_JS, VIEWER_JS
+from assistant.ui.render import (
     HEADER,
     esc,
     lang_of,
@@ -441,7 +441,7 @@ class AssistantUI:
         The app is a server, so its URL box must not become a way into the newsroom's network: private
         and loopback addresses are refused unless ``ASSISTANT_ALLOW_PRIVATE_URLS=1`` is set.
         """
-        from ..web import Feed, FetchPolicy, Fetcher, Sitemap, WebPage
+        from assistant.ingest.web import Feed, FetchPolicy, Fetcher, Sitemap, WebPage
 
         urls = [u for u in (text or "").split() if u]
         if not urls:

@@ -20,7 +20,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..records import Answer, Citation, Hit
+from assistant.records import Answer, Citation, Hit
 
 STORE_VERSION = 1
 # localStorage holds about 5 MB per site; an answer with its passages is 5-20 KB, so these limits keep

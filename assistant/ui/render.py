@@ -14,9 +14,9 @@ import urllib.parse
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from ..export import answer_markdown
-from ..normalize import detect_language
-from ..records import Answer, Citation, Document, Hit
+from assistant.export import answer_markdown
+from assistant.text.normalize import detect_language
+from assistant.records import Answer, Citation, Document, Hit
 
 # The viewer shows at most this many characters around the cited span of a very long document.
 VIEWER_MAX_CHARS = 200_000

@@ -58,15 +58,15 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from assistant.answer.qtype import question_type
 from assistant.errors import ConfigError, LLMError, MissingDependencyError
-from assistant.lexicon import translate_phrases
-from assistant.normalize import detect_language, fold, skeleton, tokenize
+from assistant.text.lexicon import translate_phrases
+from assistant.text.normalize import detect_language, fold, skeleton, tokenize
 from assistant.records import Answer, Citation, Hit
-from assistant.retrieval import SearchResult
-from assistant.templates import render, template
+from assistant.retrieval.search import SearchResult
+from assistant.answer.prompts import render, template
 
 if TYPE_CHECKING:  # pragma: no cover
     from assistant.core import Assistant
-    from assistant.llm.server import LlamaServer
+    from assistant.answer.llama_server import LlamaServer
 
 log = logging.getLogger("assistant.llm")
 
@@ -713,8 +713,8 @@ class LLMAnswerer:
         The server starts on the first question (a few seconds) and stops with :meth:`close` or at exit.
         Translations are off by default: on a 2-core CPU each costs several seconds.
         """
-        from assistant.llm.gguf import check_gguf_header
-        from assistant.llm.server import LlamaServer
+        from assistant.answer.gguf import check_gguf_header
+        from assistant.answer.llama_server import LlamaServer
 
         chat_openai = _chat_openai_class()
         check_gguf_header(path)

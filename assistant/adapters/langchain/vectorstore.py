@@ -2,7 +2,7 @@
 
 For users who build their own LangChain pipelines::
 
-    from assistant.lc_vectorstore import AssistantVectorStore
+    from assistant.adapters.langchain.vectorstore import AssistantVectorStore
     store = AssistantVectorStore(my_embeddings, "news.db")          # or "ix/", "milvus://host:19530"
     store.add_texts(["..."], metadatas=[{"source": "a.txt"}], ids=["a"])
     store.similarity_search("query", k=4)                           # dense (cosine)
@@ -33,11 +33,11 @@ from langchain_core.documents import Document as LCDocument
 from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
 
-from .backend import ChunkBackend, follow, open_store
-from .embeddings import LangChainEmbeddings
-from .normalize import NORMALIZER_VERSION, tokenize
-from .records import Chunk, Document
-from .store import IndexSettings
+from assistant.stores.backend import ChunkBackend, follow, open_store
+from assistant.retrieval.embeddings import LangChainEmbeddings
+from assistant.text.normalize import NORMALIZER_VERSION, tokenize
+from assistant.records import Chunk, Document
+from assistant.stores.faiss.store import IndexSettings
 
 KIND = "langchain"
 CHUNKER = {"version": "langchain", "one_chunk_per_text": True}
@@ -215,7 +215,7 @@ class AssistantVectorStore(VectorStore):
 
     def hybrid_search(self, query: str, k: int = 4) -> list[LCDocument]:
         """The assistant's hybrid search (dense + BM25 over folded Arabic, convex fusion)."""
-        from .retrieval import HybridRetriever
+        from assistant.retrieval.search import HybridRetriever
 
         data = self._open()
         if not data.n_live:

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from .dates import iso_date_or_empty
-from .errors import CorruptDocumentError, MissingDependencyError
+from assistant.text.dates import iso_date_or_empty
+from assistant.errors import CorruptDocumentError, MissingDependencyError
 
 __all__ = ["WordText", "extract_docx", "MAX_UNZIPPED_BYTES"]
 

@@ -38,7 +38,7 @@ def _number(code: str) -> int:
 
 @lru_cache(maxsize=2)
 def _load(base: str) -> dict[str, tuple[str, ...]]:
-    from .normalize import fold
+    from assistant.text.normalize import fold
 
     index = Path(base).with_suffix(".index").read_text(encoding="utf-8")
     # dictzip is gzip with random-access extras: a plain gzip read gives the whole text (about 2 MB).

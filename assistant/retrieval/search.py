@@ -19,8 +19,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .embeddings import Embedder
-from .normalize import (
+from assistant.retrieval.embeddings import Embedder
+from assistant.text.normalize import (
     ARABIC_STOPWORDS,
     ENGLISH_STOPWORDS,
     clean_for_embedding,
@@ -32,10 +32,10 @@ from .normalize import (
     tokenize,
     word_forms,
 )
-from .lexicon import arabic_vocabulary, entry_kinds, translate_arabic, translate_phrases
-from .records import Chunk, Document, Hit
-from .backend import ChunkBackend, Vocabulary
-from .bm25 import idf as bm25_idf
+from assistant.text.lexicon import arabic_vocabulary, entry_kinds, translate_arabic, translate_phrases
+from assistant.records import Chunk, Document, Hit
+from assistant.stores.backend import ChunkBackend, Vocabulary
+from assistant.stores.lexical import idf as bm25_idf
 
 # RRF constant: 60 is the value of the original paper and of most libraries; it keeps one list's
 # top rank from drowning the other list's.

@@ -75,19 +75,19 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import numpy as np
 
-from .bm25 import K1 as BM25_K1
-from .bm25 import B as BM25_B
-from .bm25 import BM25Index
-from .errors import (
+from assistant.stores.lexical import K1 as BM25_K1
+from assistant.stores.lexical import B as BM25_B
+from assistant.stores.lexical import BM25Index
+from assistant.errors import (
     ConfigError,
     IndexCorruptError,
     IndexLockedError,
     IndexMismatchError,
     MissingDependencyError,
 )
-from .records import Chunk, Document
-from .store import FORMAT_VERSION as FAISS_FORMAT_VERSION
-from .store import IndexData, IndexSettings, IndexStore, writer_lock
+from assistant.records import Chunk, Document
+from assistant.stores.faiss.store import FORMAT_VERSION as FAISS_FORMAT_VERSION
+from assistant.stores.faiss.store import IndexData, IndexSettings, IndexStore, writer_lock
 
 log = logging.getLogger("assistant.milvus")
 
@@ -1233,7 +1233,7 @@ class MigrationReport:
 def migrate(source: str | os.PathLike[str], destination: str | os.PathLike[str], *, overwrite: bool = False,
             progress: Any = None) -> MigrationReport:
     """Copy an index between stores (FAISS folder, Milvus Lite file, Milvus server) without re-embedding."""
-    from .backend import open_store
+    from assistant.stores.backend import open_store
 
     started = time.perf_counter()
     src_store, dst_store = open_store(source), open_store(destination)

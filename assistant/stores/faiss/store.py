@@ -66,9 +66,9 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from .bm25 import BM25Index, encode_rows
-from .errors import IndexCorruptError, IndexLockedError, IndexMismatchError
-from .records import Chunk, Document
+from assistant.stores.lexical import BM25Index, encode_rows
+from assistant.errors import IndexCorruptError, IndexLockedError, IndexMismatchError
+from assistant.records import Chunk, Document
 
 log = logging.getLogger("assistant")
 

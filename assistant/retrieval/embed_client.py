@@ -42,7 +42,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .errors import ConfigError, EmbeddingEndpointError, MissingDependencyError
+from assistant.errors import ConfigError, EmbeddingEndpointError, MissingDependencyError
 
 log = logging.getLogger("assistant")
 

@@ -19,7 +19,7 @@ from typing import Any, Container, Protocol, runtime_checkable
 
 import numpy as np
 
-from .records import Chunk, Document
+from assistant.records import Chunk, Document
 
 
 @runtime_checkable
@@ -101,9 +101,9 @@ def open_store(location: str | os.PathLike[str]) -> IndexStoreLike:
     """The store for an index location: a folder (FAISS), ``*.db`` (Milvus Lite) or ``milvus://...``."""
     text = re.sub(r"^(milvus|milvuss|https?|tcp):/(?!/)", r"\1://", str(location))  # pathlib.Path ate a slash
     if text.startswith(("milvus://", "milvuss://", "http://", "https://", "tcp://")) or text.split("?")[0].endswith(".db"):
-        from .milvus_store import MilvusStore
+        from assistant.stores.milvus.store import MilvusStore
 
         return MilvusStore(text)
-    from .store import IndexStore
+    from assistant.stores.faiss.store import IndexStore
 
     return IndexStore(Path(text))

@@ -13,7 +13,7 @@ import tomllib
 from functools import lru_cache
 from pathlib import Path
 
-from .errors import PromptTemplateError
+from assistant.errors import PromptTemplateError
 
 
 def prompts_dir() -> Path:
@@ -21,10 +21,10 @@ def prompts_dir() -> Path:
     env = os.environ.get("ASSISTANT_PROMPTS")
     if env:
         return Path(env)
-    packaged = Path(__file__).resolve().parent / "prompts"
+    packaged = Path(__file__).resolve().parents[1] / "prompts"
     if packaged.is_dir():
         return packaged
-    return Path(__file__).resolve().parent.parent / "prompts"
+    return Path(__file__).resolve().parents[2] / "prompts"
 
 
 @lru_cache(maxsize=64)

@@ -108,7 +108,7 @@ if __name__ == "__main__":  # the child: run as a file, before (and without) imp
 
 
 from assistant.errors import LLMError  # noqa: E402
-from assistant.llm.gguf import check_gguf_header  # noqa: E402
+from assistant.answer.gguf import check_gguf_header  # noqa: E402
 
 __all__ = ["LlamaServer"]
 

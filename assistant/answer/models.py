@@ -10,7 +10,7 @@ Two backends, both spoken to through LangChain's ``ChatOpenAI`` (``pip install -
 With neither, :func:`llm_from_settings` returns None and answers stay extractive.
 
     from assistant import Assistant
-    from assistant.llm import llm_from_settings
+    from assistant.answer.models import llm_from_settings
     bot = Assistant(llm=llm_from_settings(gguf="models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"))
 """
 
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from assistant.errors import ConfigError, MissingDependencyError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from assistant.llm.answerer import LLMAnswerer
+    from assistant.answer.llm import LLMAnswerer
 
 __all__ = ["ENV_API_KEY", "ENV_BASE_URL", "ENV_GGUF", "ENV_MODEL", "ENV_TRANSLATE", "LLMAnswerer", "llm_from_settings"]
 
@@ -37,7 +37,7 @@ ENV_TRANSLATE = "ASSISTANT_LLM_TRANSLATE"
 
 def __getattr__(name: str):
     if name == "LLMAnswerer":
-        from assistant.llm.answerer import LLMAnswerer
+        from assistant.answer.llm import LLMAnswerer
 
         return LLMAnswerer
     raise AttributeError(f"module 'assistant.llm' has no attribute {name!r}")
@@ -103,7 +103,7 @@ def llm_from_settings(
         import langchain_openai  # noqa: F401
     except ImportError as exc:
         raise MissingDependencyError("langchain-openai", extra="llm", purpose="answers written by a language model") from exc
-    from assistant.llm.answerer import LLMAnswerer
+    from assistant.answer.llm import LLMAnswerer
 
     options = {} if translate is None else {"translate": translate}
     if gguf:

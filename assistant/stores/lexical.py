@@ -15,7 +15,7 @@ from typing import Iterable, Sequence
 import numpy as np
 from scipy import sparse
 
-from .normalize import edit_distance_at_most_one, is_arabic_token, skeleton
+from assistant.text.normalize import edit_distance_at_most_one, is_arabic_token, skeleton
 
 # Standard Okapi constants (Robertson & Zaragoza); news chunks are short and even, so the usual
 # b=0.75 length normalization is fine.

@@ -13,16 +13,16 @@ import unicodedata
 from html.parser import HTMLParser
 from pathlib import Path
 
-from .dates import date_from_text
-from .errors import (
+from assistant.text.dates import date_from_text
+from assistant.errors import (
     CorruptDocumentError,
     DocumentTooLargeError,
     EmptyDocumentError,
     UnsupportedFileError,
 )
-from .records import Document
-from .web import Feed, Sitemap, WebItem, WebPage
-from .web import is_url as _is_url
+from assistant.records import Document
+from assistant.ingest.web import Feed, Sitemap, WebItem, WebPage
+from assistant.ingest.web import is_url as _is_url
 
 SUPPORTED_SUFFIXES = {".txt": "txt", ".text": "txt", ".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".pdf": "pdf",
                       ".docx": "docx"}
@@ -336,8 +336,8 @@ def _ocr_textless_pages(path: Path, page_texts: list[str]) -> tuple[list[str], t
         EmptyDocumentError: no page has text, and OCR is not installed (the message says how to
             install it) or read nothing.
     """
-    from .ocr import ocr_pdf_pages, ocr_unavailable_reason
-    from .pdf import NO_TEXT_LAYER_MESSAGE, OCR_FOUND_NOTHING_MESSAGE
+    from assistant.ingest.ocr import ocr_pdf_pages, ocr_unavailable_reason
+    from assistant.ingest.pdf import NO_TEXT_LAYER_MESSAGE, OCR_FOUND_NOTHING_MESSAGE
 
     blank = [number for number, text in enumerate(page_texts, 1) if not text.strip()]
     if not blank:
@@ -388,7 +388,7 @@ def load_document(path: Path | str | WebPage, *, max_bytes: int = DEFAULT_MAX_BY
         ``RefusedURLError`` with the URL and reason (the page's size cap is the fetcher's).
     """
     if isinstance(path, WebPage) or _is_url(path):
-        from .web import load_web_page
+        from assistant.ingest.web import load_web_page
 
         return load_web_page(path)  # type: ignore[arg-type]
     path = Path(path)
@@ -429,7 +429,7 @@ def load_document(path: Path | str | WebPage, *, max_bytes: int = DEFAULT_MAX_BY
         if not raw.startswith(b"PK\x03\x04"):
             raise CorruptDocumentError(path, f"not a Word .docx file (it is {what or 'not a zip archive'}); "
                                              "open it in Word or LibreOffice and save it as .docx")
-        from .word import extract_docx
+        from assistant.ingest.word import extract_docx
 
         word = extract_docx(path, raw)
         text, title, author, file_date = word.text, word.title, word.author, word.created
@@ -438,7 +438,7 @@ def load_document(path: Path | str | WebPage, *, max_bytes: int = DEFAULT_MAX_BY
         if what != "a PDF file":
             detail = f"it is {what}" if what else "no %PDF header"
             raise CorruptDocumentError(path, f"not a PDF file ({detail})")
-        from .pdf import extract_pdf_pages, pdf_creation_date
+        from assistant.ingest.pdf import extract_pdf_pages, pdf_creation_date
 
         page_texts = extract_pdf_pages(path, allow_empty=True)
         page_texts, ocr_pages = _ocr_textless_pages(path, page_texts)
@@ -493,7 +493,7 @@ def expand_paths(paths: list[Path | str | WebItem]) -> tuple[list[Path | WebPage
     problems: list[tuple[str, str]] = []
     for item in paths:
         if isinstance(item, (WebPage, Feed, Sitemap)) or _is_url(item):
-            from .web import expand_web
+            from assistant.ingest.web import expand_web
 
             pages, web_problems = expand_web(item)  # type: ignore[arg-type]
             files.extend(pages)
@@ -516,7 +516,7 @@ def expand_paths(paths: list[Path | str | WebItem]) -> tuple[list[Path | WebPage
 def _unique(items: list[Path | WebPage]) -> list[Path | WebPage]:
     """``items`` without repeats, first kept: a file named twice or also inside a listed folder, a URL
     given directly and listed by a feed. Ingesting one document twice in a batch would index it twice."""
-    from .web import normalize_url
+    from assistant.ingest.web import normalize_url
 
     seen: set[str] = set()
     out = []

@@ -15,9 +15,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .embeddings import Embedder
-from .normalize import clean_for_embedding
-from .records import Chunk
+from assistant.retrieval.embeddings import Embedder
+from assistant.text.normalize import clean_for_embedding
+from assistant.records import Chunk
 
 ProgressCallback = Callable[[str, int, int], None]
 LOCAL_BATCH = 16  # texts per call to a local model: progress stays smooth, the speed is the same as 32
