@@ -30,8 +30,9 @@ from assistant.text.normalize import NORMALIZER_VERSION, detect_language, fold, 
 from assistant.records import Answer, Chunk, Citation, Document, Hit
 from assistant.retrieval.search import HybridRetriever, SearchResult, concept_weights
 from assistant.text.segment import CHUNKER_VERSION, chunk_document
-from assistant.stores.backend import ChunkBackend, follow, open_store
-from assistant.stores.faiss.store import IndexSettings, IndexStore
+from assistant.stores import open_store
+from assistant.stores.base import ChunkBackend, IndexSettings, follow
+from assistant.stores.faiss.store import IndexStore
 from assistant.answer.prompts import render
 
 log = logging.getLogger("assistant")

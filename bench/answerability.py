@@ -200,7 +200,7 @@ def run_set(name: str, docs: dict[str, str], items: list[Item], embedder, models
             english_of: dict[str, str] | None = None) -> list[dict]:
     """Search every item (and its twins), record features, outcomes and retrieval ranks."""
     from baseline import TutorialRetriever
-    from assistant.retrieval.embeddings import LangChainEmbeddings
+    from assistant.adapters.langchain.embeddings import LangChainEmbeddings
     from langchain_core.documents import Document as LCDocument
 
     assistant = build_index(name, docs, embedder)

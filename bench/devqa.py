@@ -53,7 +53,7 @@ def run(qa_path: Path = SHARED_EVAL) -> dict:
 
         # 2. Retrieval only, last turn only, for both systems (the tutorial retriever has no chat memory).
         from assistant.core import Assistant
-        from assistant.retrieval.embeddings import LangChainEmbeddings
+        from assistant.adapters.langchain.embeddings import LangChainEmbeddings
         from baseline import TutorialRetriever
         from langchain_core.documents import Document as LCDocument
 

@@ -80,7 +80,7 @@ def main() -> int:
     if not args.no_baseline:
         sys.path.insert(0, str(ROOT / "bench"))
         from baseline import TutorialRetriever
-        from assistant.retrieval.embeddings import LangChainEmbeddings
+        from assistant.adapters.langchain.embeddings import LangChainEmbeddings
         from assistant.ingest.loaders import load_document
         from langchain_core.documents import Document as LCDocument
 

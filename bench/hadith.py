@@ -106,7 +106,7 @@ def run(n_pool: int = 2500) -> dict:
         ours_build = time.perf_counter() - t0
         log(f"hadith: ours indexed {report.chunks_added} chunks from {len(report.added)} records")
 
-        from assistant.retrieval.embeddings import LangChainEmbeddings
+        from assistant.adapters.langchain.embeddings import LangChainEmbeddings
         from baseline import TutorialRetriever
         from langchain_core.documents import Document as LCDocument
 

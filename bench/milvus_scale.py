@@ -178,10 +178,10 @@ def probe_main(location: str, queries_path: Path, out_path: Path) -> None:
     t = time.perf_counter()
     import faiss  # noqa: F401  (a library import, before the timed open)
 
-    from assistant.stores.backend import open_store
+    from assistant.stores import open_store
     from assistant.text.normalize import tokenize
     from assistant.retrieval.search import HybridRetriever, plan_query
-    from assistant.stores.faiss.store import IndexSettings
+    from assistant.stores.base import IndexSettings
 
     if location.endswith(".db"):
         import milvus_lite  # noqa: F401

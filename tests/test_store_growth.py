@@ -135,7 +135,8 @@ def test_a_writer_refuses_rows_it_could_not_find_again(tmp_path):
     """The manifest records each document as one run of rows: interleaved chunks, chunks of a document
     not given, or a document without chunks are refused before anything is written."""
     from assistant.records import Chunk, Document
-    from assistant.stores.faiss.store import IndexSettings, IndexWriter
+    from assistant.stores.base import IndexSettings
+    from assistant.stores.faiss.store import IndexWriter
 
     settings = IndexSettings("hash", "hash", 4, "", "", {}, "4")
     docs = [Document(d, d, f"{d}.txt", "نص أول. نص ثان.", f"h{d}") for d in ("a", "b")]

@@ -335,34 +335,3 @@ def make_embedder(spec: str | EmbedderSpec | None = None, *, prefer_backend: str
     if backend == "hash":
         return HashEmbedder()
     raise ConfigError(f"Unknown embedder backend {backend!r}")
-
-
-class LangChainEmbeddings:
-    """Placeholder replaced below once langchain-core is importable (kept for type checkers)."""
-
-
-try:
-    from langchain_core.embeddings import Embeddings as _LCEmbeddings
-
-    class LangChainEmbeddings(_LCEmbeddings):  # type: ignore[no-redef]
-        """Expose any ``Embedder`` as a langchain-core ``Embeddings``.
-
-        Texts are cleaned the way the index cleans them (diacritics, tatweel, presentation forms), so
-        LangChain pipelines get the same vectors the assistant uses.
-        """
-
-        def __init__(self, embedder: Embedder | None = None) -> None:
-            self.embedder = embedder or make_embedder()
-
-        def embed_documents(self, texts: list[str]) -> list[list[float]]:
-            from assistant.text.normalize import clean_for_embedding
-
-            return self.embedder.embed_passages([clean_for_embedding(t) for t in texts]).tolist()
-
-        def embed_query(self, text: str) -> list[float]:
-            from assistant.text.normalize import clean_for_embedding
-
-            return self.embedder.embed_queries([clean_for_embedding(text)])[0].tolist()
-
-except ImportError:  # pragma: no cover - langchain-core is a dependency
-    pass

@@ -34,7 +34,7 @@ from assistant.text.normalize import (
 )
 from assistant.text.lexicon import arabic_vocabulary, entry_kinds, translate_arabic, translate_phrases
 from assistant.records import Chunk, Document, Hit
-from assistant.stores.backend import ChunkBackend, Vocabulary
+from assistant.stores.base import ChunkBackend, Vocabulary
 from assistant.stores.lexical import idf as bm25_idf
 
 # RRF constant: 60 is the value of the original paper and of most libraries; it keeps one list's

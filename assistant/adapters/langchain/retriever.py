@@ -9,15 +9,15 @@ from langchain_core.documents import Document as LCDocument
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
-from assistant.retrieval.embeddings import LangChainEmbeddings  # re-exported for users: from assistant.lc import ...
 
-__all__ = ["AssistantRetriever", "LangChainEmbeddings"]
+__all__ = ["AssistantRetriever"]
 
 
 class AssistantRetriever(BaseRetriever):
     """Hybrid (dense + BM25) search over an assistant index.
 
-    Build it with ``Assistant.as_retriever()`` or ``AssistantRetriever(index_dir=..., k=...)``.
+    Build it with ``Assistant.as_retriever()`` or ``AssistantRetriever(assistant=bot, k=...)``
+    (``assistant.lc.AssistantRetriever`` also opens an index itself: ``index_dir=...``).
     ``k`` is the number of documents returned; it can be overridden per call
     (``retriever.invoke(query, k=3)``). Each document's metadata carries the citation fields:
     doc_id, title, source, chunk_id, page, start, end, score, best_start, best_end.
@@ -25,16 +25,8 @@ class AssistantRetriever(BaseRetriever):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    assistant: Any = None
-    index_dir: str | None = None
-    embedder: str | None = None
+    assistant: Any = None  # anything with ``search(query, k=...)`` returning hits: an ``Assistant``
     k: int = 5
-
-    def model_post_init(self, __context: Any) -> None:
-        if self.assistant is None:
-            from assistant.core import Assistant
-
-            self.assistant = Assistant(self.index_dir, embedder=self.embedder)
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, k: int | None = None, **kwargs: Any

@@ -33,11 +33,12 @@ from langchain_core.documents import Document as LCDocument
 from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
 
-from assistant.stores.backend import ChunkBackend, follow, open_store
-from assistant.retrieval.embeddings import LangChainEmbeddings
+from assistant.stores import open_store
+from assistant.stores.base import ChunkBackend, follow
+from assistant.adapters.langchain.embeddings import LangChainEmbeddings
 from assistant.text.normalize import NORMALIZER_VERSION, tokenize
 from assistant.records import Chunk, Document
-from assistant.stores.faiss.store import IndexSettings
+from assistant.stores.base import IndexSettings
 
 KIND = "langchain"
 CHUNKER = {"version": "langchain", "one_chunk_per_text": True}

@@ -66,6 +66,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
+from assistant.stores.base import DocInfo, IndexSettings, check_settings
 from assistant.stores.lexical import BM25Index, encode_rows
 from assistant.errors import IndexCorruptError, IndexLockedError, IndexMismatchError
 from assistant.records import Chunk, Document
@@ -101,33 +102,6 @@ _FAISS_TAGS = {b"IHNs": "IndexHNSWSQ", b"IHNf": "IndexHNSWFlat"}
 # snapshot) starts over, with a short growing pause, up to this many times.
 _LOAD_ATTEMPTS = 30
 LOCK_WAIT_SECONDS = 30.0
-
-
-@dataclass
-class IndexSettings:
-    """What a snapshot was built with; must match the reader's settings."""
-
-    embedder_backend: str
-    embedder_model: str
-    dim: int
-    query_prompt: str
-    passage_prompt: str
-    chunker: dict[str, Any]
-    normalizer_version: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-@dataclass(frozen=True)
-class DocInfo:
-    """A document as the manifest's table knows it: enough to decide whether a file changed."""
-
-    doc_id: str
-    content_hash: str
-    source: str
-    first_row: int
-    n_rows: int
 
 
 @dataclass(frozen=True)
@@ -962,22 +936,7 @@ class IndexStore:
                 f"The index in {self.root} has format version {manifest.get('format_version')!r}; this version of the "
                 f"assistant reads formats {', '.join(map(str, READABLE_FORMATS))}. Rebuild it: assistant ingest --index {self.root} --rebuild PATH..."
             )
-        have = manifest.get("settings", {})
-        # An openai embedder's model and dimension are what its endpoint answered with: say so.
-        now = "the embedding endpoint answers with" if wanted.embedder_backend == have.get("embedder_backend") == "openai" else "the assistant is set to"
-        for key in ("embedder_backend", "embedder_model", "dim", "query_prompt", "passage_prompt"):
-            if have.get(key) != getattr(wanted, key):
-                raise IndexMismatchError(
-                    f"The index in {self.root} was built with {key}={have.get(key)!r}, but {now} "
-                    f"{getattr(wanted, key)!r}. Use the same embedder (--embedder "
-                    f"{_embedder_flag(have)}) or rebuild the index: assistant ingest --index {self.root} --rebuild PATH..."
-                )
-        for key in ("chunker", "normalizer_version"):
-            if have.get(key) != getattr(wanted, key):
-                raise IndexMismatchError(
-                    f"The index in {self.root} was built with other {key.replace('_', ' ')} settings "
-                    f"({have.get(key)!r}, now {getattr(wanted, key)!r}). Rebuild it: assistant ingest --index {self.root} --rebuild PATH..."
-                )
+        check_settings(str(self.root), manifest.get("settings", {}), wanted)
 
     def load(self, wanted: IndexSettings | None = None) -> IndexData:
         """Load the live snapshot, validating every file against the manifest.
@@ -1453,12 +1412,3 @@ def consistency_problems(data: IndexData, manifest: dict[str, Any] | None = None
                 if key in counts and counts[key] != value:
                     problems.append(f"manifest counts {counts[key]} {key.replace('_', ' ')}, the snapshot holds {value}")
     return problems
-
-
-def _embedder_flag(settings: dict[str, Any]) -> str:
-    backend = settings.get("embedder_backend")
-    if backend == "sentence-transformers":
-        return f"st:{settings.get('embedder_model')}"
-    if backend == "openai":  # the URLs are not recorded: servers move, the model they serve is what matters
-        return f"openai:{settings.get('embedder_model')}@URL"
-    return str(backend)

@@ -86,8 +86,8 @@ from assistant.errors import (
     MissingDependencyError,
 )
 from assistant.records import Chunk, Document
-from assistant.stores.faiss.store import FORMAT_VERSION as FAISS_FORMAT_VERSION
-from assistant.stores.faiss.store import IndexData, IndexSettings, IndexStore, writer_lock
+from assistant.stores.base import IndexSettings, check_settings
+from assistant.stores.faiss.store import IndexData, writer_lock
 
 log = logging.getLogger("assistant.milvus")
 
@@ -466,8 +466,7 @@ class MilvusStore:
                 f"The index in {self.uri} has format version {manifest.get('format_version')!r}; this version of the "
                 f"assistant reads format {MILVUS_FORMAT_VERSION}. Rebuild it: assistant ingest --index {self.uri} --rebuild PATH..."
             )
-        # IndexStore.check_settings only reads ``self.root`` (for the messages) and the manifest.
-        IndexStore.check_settings(SimpleNamespace(root=self.uri), {**manifest, "format_version": FAISS_FORMAT_VERSION}, wanted)  # type: ignore[arg-type]
+        check_settings(self.uri, manifest.get("settings", {}), wanted)
 
     # -- the IndexStoreLike protocol -----------------------------------------------------------------
     def open(self, settings: IndexSettings) -> MilvusBackend:
@@ -1233,7 +1232,7 @@ class MigrationReport:
 def migrate(source: str | os.PathLike[str], destination: str | os.PathLike[str], *, overwrite: bool = False,
             progress: Any = None) -> MigrationReport:
     """Copy an index between stores (FAISS folder, Milvus Lite file, Milvus server) without re-embedding."""
-    from assistant.stores.backend import open_store
+    from assistant.stores import open_store
 
     started = time.perf_counter()
     src_store, dst_store = open_store(source), open_store(destination)

@@ -1,4 +1,4 @@
-"""The storage seam: what the assistant needs from an index, whatever holds it.
+"""The storage seam (shared by every store): what the assistant needs from an index, whatever holds it.
 
 Two implementations:
 
@@ -11,15 +11,41 @@ The assistant, the CLI and the UI only use these two protocols.
 
 from __future__ import annotations
 
-import os
-import re
 from contextlib import AbstractContextManager
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Container, Protocol, runtime_checkable
 
 import numpy as np
 
+from assistant.errors import IndexMismatchError
 from assistant.records import Chunk, Document
+
+
+@dataclass
+class IndexSettings:
+    """What a snapshot was built with; must match the reader's settings."""
+
+    embedder_backend: str
+    embedder_model: str
+    dim: int
+    query_prompt: str
+    passage_prompt: str
+    chunker: dict[str, Any]
+    normalizer_version: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class DocInfo:
+    """A document as the manifest's table knows it: enough to decide whether a file changed."""
+
+    doc_id: str
+    content_hash: str
+    source: str
+    first_row: int
+    n_rows: int
 
 
 @runtime_checkable
@@ -97,13 +123,30 @@ def follow(store: IndexStoreLike, data: ChunkBackend | None, settings: Any) -> C
     return store.open(settings)
 
 
-def open_store(location: str | os.PathLike[str]) -> IndexStoreLike:
-    """The store for an index location: a folder (FAISS), ``*.db`` (Milvus Lite) or ``milvus://...``."""
-    text = re.sub(r"^(milvus|milvuss|https?|tcp):/(?!/)", r"\1://", str(location))  # pathlib.Path ate a slash
-    if text.startswith(("milvus://", "milvuss://", "http://", "https://", "tcp://")) or text.split("?")[0].endswith(".db"):
-        from assistant.stores.milvus.store import MilvusStore
+def check_settings(location: str, have: dict[str, Any], wanted: IndexSettings) -> None:
+    """Raise ``IndexMismatchError`` naming the fix when an index at ``location`` was built with settings
+    ``have`` other than ``wanted`` (every store's one check)."""
+    # An openai embedder's model and dimension are what its endpoint answered with: say so.
+    now = "the embedding endpoint answers with" if wanted.embedder_backend == have.get("embedder_backend") == "openai" else "the assistant is set to"
+    for key in ("embedder_backend", "embedder_model", "dim", "query_prompt", "passage_prompt"):
+        if have.get(key) != getattr(wanted, key):
+            raise IndexMismatchError(
+                f"The index in {location} was built with {key}={have.get(key)!r}, but {now} "
+                f"{getattr(wanted, key)!r}. Use the same embedder (--embedder "
+                f"{embedder_flag(have)}) or rebuild the index: assistant ingest --index {location} --rebuild PATH..."
+            )
+    for key in ("chunker", "normalizer_version"):
+        if have.get(key) != getattr(wanted, key):
+            raise IndexMismatchError(
+                f"The index in {location} was built with other {key.replace('_', ' ')} settings "
+                f"({have.get(key)!r}, now {getattr(wanted, key)!r}). Rebuild it: assistant ingest --index {location} --rebuild PATH..."
+            )
 
-        return MilvusStore(text)
-    from assistant.stores.faiss.store import IndexStore
 
-    return IndexStore(Path(text))
+def embedder_flag(settings: dict[str, Any]) -> str:
+    backend = settings.get("embedder_backend")
+    if backend == "sentence-transformers":
+        return f"st:{settings.get('embedder_model')}"
+    if backend == "openai":  # the URLs are not recorded: servers move, the model they serve is what matters
+        return f"openai:{settings.get('embedder_model')}@URL"
+    return str(backend)
