@@ -22,14 +22,15 @@ from assistant.errors import (
     UnknownDocumentError,
 )
 from assistant.ingest.loaders import DEFAULT_MAX_BYTES, expand_paths, load_document
-from assistant.text.lexicon import gloss_arabic, translate_phrases
+from assistant.text.gloss import gloss_arabic
+from assistant.text.lexicon import translate_phrases
 from assistant.answer.decide import AnswerabilityModel, Decision, decide, quote_order
 from assistant.answer.qtype import question_type
 from assistant.answer.evidence import SentenceVectors, gather_evidence
 from assistant.text.normalize import NORMALIZER_VERSION, detect_language, fold, raw_tokens, text_language, tokenize
 from assistant.records import Answer, Chunk, Citation, Document, Hit
 from assistant.retrieval.search import HybridRetriever, SearchResult, concept_weights
-from assistant.text.segment import CHUNKER_VERSION, chunk_document
+from assistant.ingest.chunking import CHUNKER_VERSION, chunk_document
 from assistant.stores import open_store
 from assistant.stores.base import ChunkBackend, IndexSettings, follow
 from assistant.stores.faiss.store import IndexStore

@@ -186,7 +186,7 @@ def chunk_texts(paths: list[Path], chunk_chars: int, max_chunk_chars: int) -> li
     """Per file, the cleaned texts ``Assistant.ingest`` will hand to the embedder (same loader, chunker
     and normalizer), so their vectors can be put in the cache before a timed ingest."""
     from assistant.ingest.loaders import load_document
-    from assistant.text.segment import chunk_document
+    from assistant.ingest.chunking import chunk_document
 
     out = []
     for path in paths:

@@ -30,14 +30,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from assistant.text import lexicon
+from assistant.text import gloss, lexicon
 from assistant.text.normalize import fold, raw_tokens  # noqa: E402
 
 LABELS = ROOT / "tests" / "data" / "gloss_labels.jsonl"
 
 
 def _key(text: str) -> tuple[str, ...]:
-    return tuple(lexicon._bare(w) for w in raw_tokens(fold(text)))
+    return tuple(lexicon.bare(w) for w in raw_tokens(fold(text)))
 
 
 def _stem(word: str) -> str:
@@ -87,12 +87,12 @@ def load(path: Path) -> list[dict]:
 def glossers() -> dict[str, object]:
     import inspect
 
-    if "dictionary" not in inspect.signature(lexicon.gloss_arabic).parameters:  # the code before issue 14
-        return {"lexicon": lambda text: lexicon.gloss_arabic(text, max_terms=50)}
-    out = {"lexicon": lambda text: lexicon.gloss_arabic(text, max_terms=50, dictionary="lexicon")}
-    if lexicon.freedict_available():
-        out["freedict"] = lambda text: lexicon.gloss_arabic(text, max_terms=50, dictionary="freedict")
-        out["lexicon+freedict"] = lambda text: lexicon.gloss_arabic(text, max_terms=50, dictionary="both")
+    if "dictionary" not in inspect.signature(gloss.gloss_arabic).parameters:  # the code before issue 14
+        return {"lexicon": lambda text: gloss.gloss_arabic(text, max_terms=50)}
+    out = {"lexicon": lambda text: gloss.gloss_arabic(text, max_terms=50, dictionary="lexicon")}
+    if gloss.freedict_available():
+        out["freedict"] = lambda text: gloss.gloss_arabic(text, max_terms=50, dictionary="freedict")
+        out["lexicon+freedict"] = lambda text: gloss.gloss_arabic(text, max_terms=50, dictionary="both")
     return out
 
 
@@ -144,7 +144,7 @@ def main() -> None:
                 print("   wrong:", line)
             for line in result["all"]["unknown"]:
                 print("   unlabelled:", line)
-    if hasattr(lexicon, "freedict_available") and not lexicon.freedict_available():
+    if hasattr(gloss, "freedict_available") and not gloss.freedict_available():
         print("(FreeDict is not installed: apt-get install dict-freedict-ara-eng to compare it)")
 
 

@@ -124,7 +124,8 @@ def run(n_pool: int = 2500) -> dict:
 
         import inspect
 
-        from assistant.retrieval.search import HybridRetriever, plan_query
+        from assistant.retrieval.plan import plan_query
+        from assistant.retrieval.search import HybridRetriever
 
         retriever = assistant.retriever()
         data = retriever.data

@@ -180,7 +180,8 @@ def probe_main(location: str, queries_path: Path, out_path: Path) -> None:
 
     from assistant.stores import open_store
     from assistant.text.normalize import tokenize
-    from assistant.retrieval.search import HybridRetriever, plan_query
+    from assistant.retrieval.plan import plan_query
+    from assistant.retrieval.search import HybridRetriever
     from assistant.stores.base import IndexSettings
 
     if location.endswith(".db"):

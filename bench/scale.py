@@ -205,7 +205,7 @@ class RealBase:
     def __init__(self, files: list[tuple[Path, list[str]]], settings, chunk_chars: int, max_chunk_chars: int) -> None:
         from assistant.ingest.loaders import load_document
         from assistant.text.normalize import tokenize
-        from assistant.text.segment import chunk_document
+        from assistant.ingest.chunking import chunk_document
 
         self.settings = settings
         self.docs, self.chunks = [], []

@@ -126,7 +126,7 @@ def test_english_corpus_names_are_checked_in_english(hash_assistant, tmp_path):
     (tmp_path / "ghat.txt").write_text(ENGLISH_ARTICLE, encoding="utf-8")
     hash_assistant.ingest([tmp_path / "ghat.txt"])
     vocabulary = hash_assistant.data.vocabulary
-    from assistant.retrieval.search import plan_query
+    from assistant.retrieval.plan import plan_query
 
     plan = plan_query("Who will run the solar farm in Ghat?", vocabulary)
     concepts = {c.label: c for c in plan.concepts}

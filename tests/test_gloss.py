@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.text.lexicon import gloss_arabic, transliterate
+from assistant.text.gloss import gloss_arabic, transliterate
 
 ROOT = Path(__file__).resolve().parents[1]
 

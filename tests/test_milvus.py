@@ -323,7 +323,7 @@ def test_dates_author_site_and_ocr_pages_survive_milvus_and_migration(tmp_path):
     so they round-trip without a schema change; documents without them (the seeds) read as before."""
     from assistant.stores.milvus.store import migrate
     from assistant.records import Document
-    from assistant.text.segment import chunk_document
+    from assistant.ingest.chunking import chunk_document
 
     text = "صفحة أولى مطبوعة عن الميناء.\n\nصفحة ثانية ممسوحة ضوئيا عن محطة التحلية في طبرق."
     split = text.index("\n\n")

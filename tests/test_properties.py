@@ -27,11 +27,13 @@ from hypothesis import strategies as st  # noqa: E402
 
 from assistant.text.dates import date_from_text, parse_date  # noqa: E402
 from assistant.errors import DocumentError  # noqa: E402
-from assistant.ingest.loaders import html_to_text, load_document  # noqa: E402
+from assistant.ingest.html import html_to_text  # noqa: E402
+from assistant.ingest.loaders import load_document  # noqa: E402
 from assistant.text.normalize import clean_for_embedding, detect_language, fold, tokenize  # noqa: E402
 from assistant.ingest.ocr import clean_ocr_text, tsv_to_text  # noqa: E402
 from assistant.records import Document  # noqa: E402
-from assistant.text.segment import chunk_document, split_sentences  # noqa: E402
+from assistant.ingest.chunking import chunk_document
+from assistant.text.sentences import split_sentences  # noqa: E402
 from assistant.ingest.web import Fetcher, Response, WebPage, load_web_page, url_doc_id  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data"

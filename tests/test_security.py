@@ -357,7 +357,7 @@ def test_pathological_html_is_parsed_in_linear_time(markup, text):
     marked sections are dropped as a browser does, stray "<" shown as text."""
     import time
 
-    from assistant.ingest.loaders import html_to_text
+    from assistant.ingest.html import html_to_text
 
     started = time.perf_counter()
     got, _title = html_to_text(markup)

@@ -1,5 +1,6 @@
 from assistant.records import Document
-from assistant.text.segment import chunk_document, split_sentences
+from assistant.ingest.chunking import chunk_document
+from assistant.text.sentences import split_sentences
 
 
 def _doc(text, pages=()):

@@ -19,7 +19,7 @@ from assistant.stores import open_store
 from assistant.errors import IndexLockedError, IndexMismatchError, UnknownDocumentError
 from assistant.evaluate import load_qa, run_eval
 from assistant.ingest.loaders import load_document
-from assistant.text.segment import chunk_document
+from assistant.ingest.chunking import chunk_document
 
 HAS_MILVUS = importlib.util.find_spec("pymilvus") is not None and importlib.util.find_spec("milvus_lite") is not None
 needs_milvus = pytest.mark.skipif(not HAS_MILVUS, reason="pymilvus and milvus-lite are not installed (pip install -e '.[milvus]')")

@@ -29,7 +29,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
-from assistant.retrieval.search import QueryPlan
+from assistant.retrieval.plan import QueryPlan
 from assistant.answer.evidence import Evidence
 from assistant.answer.qtype import focus_terms, has_answer_type, question_type
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from assistant.text.normalize import clean_for_embedding, text_language, tokenize
 from assistant.records import Hit
-from assistant.retrieval.search import Concept, QueryPlan
+from assistant.retrieval.plan import Concept, QueryPlan
 from assistant.answer.qtype import focus_terms, has_answer_type
 
 # Passages whose sentences are examined (the product's default k): each costs a sentence embedding

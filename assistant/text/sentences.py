@@ -1,4 +1,4 @@
-"""Sentence splitting and chunking with exact offsets into the original text.
+"""Sentence splitting with exact offsets into the original text (chunking builds on it: ``ingest.chunking``).
 
 Scraped Arabic news glues sentences together ("., "), glues sub-headings to the next word
 ("مسيرة تركيةوكان الجيش"), and carries share buttons and "read also" link lists. We never rewrite the
@@ -12,9 +12,7 @@ import re
 from dataclasses import dataclass
 
 from assistant.text.normalize import _ARABIC_LETTER
-from assistant.records import Chunk, Document
 
-CHUNKER_VERSION = "3"
 
 # A sentence ends at . ! ? ؟ ؛ (or a run of them), optionally followed by closing quotes or brackets,
 # then by whitespace, a scraper's comma, the end, or (glued) the next word. A dot between digits is a
@@ -50,7 +48,7 @@ class Sentence:
     heading: bool = False
 
 
-def _strip_span(text: str, start: int, end: int) -> tuple[int, int]:
+def strip_span(text: str, start: int, end: int) -> tuple[int, int]:
     while start < end and (text[start].isspace() or text[start] in ",،"):
         start += 1
     while end > start and text[end - 1].isspace():
@@ -68,7 +66,7 @@ def split_sentences(text: str) -> list[Sentence]:
         block_start = brk_end
     sentences = []
     for start, end in spans:
-        start, end = _strip_span(text, start, end)
+        start, end = strip_span(text, start, end)
         if end - start == 0 or not any(ch.isalnum() for ch in text[start:end]):
             continue
         body = text[start:end]
@@ -135,77 +133,3 @@ def _split_glued_heading(text: str, start: int, end: int) -> list[tuple[int, int
         return [(start, end)]
     cut = match.end()
     return [(start, cut)] + _split_glued_heading(text, cut, end)
-
-
-def _split_long(text: str, start: int, end: int, max_chars: int) -> list[tuple[int, int]]:
-    """Cut a sentence longer than ``max_chars`` at clause boundaries (، , ; :) or spaces."""
-    if end - start <= max_chars:
-        return [(start, end)]
-    pieces = []
-    while end - start > max_chars:
-        window = text[start : start + max_chars]
-        cut = max(window.rfind("، "), window.rfind(", "), window.rfind("; "), window.rfind(": "))
-        if cut < max_chars // 3:
-            cut = window.rfind(" ")
-        if cut < max_chars // 3:
-            cut = max_chars - 1
-        pieces.append((start, start + cut + 1))
-        start = start + cut + 1
-        while start < end and text[start].isspace():
-            start += 1
-    if start < end:
-        pieces.append((start, end))
-    return pieces
-
-
-def chunk_document(document: Document, target_chars: int = 320, max_chars: int = 520) -> list[Chunk]:
-    """Group a document's sentences into chunks of about ``target_chars``.
-
-    Chunks never cross a debris sentence or a PDF page boundary, never split a sentence unless it is
-    longer than ``max_chars``, and carry the spans of the sentences they hold.
-    """
-    if target_chars <= 0 or max_chars < target_chars:
-        raise ValueError(f"bad chunk sizes: target_chars={target_chars}, max_chars={max_chars}")
-    text = document.text
-    units: list[tuple[int, int, bool, bool]] = []  # start, end, debris, heading
-    for sentence in split_sentences(text):
-        if sentence.debris:
-            units.append((sentence.start, sentence.end, True, False))
-            continue
-        for piece in _split_long(text, sentence.start, sentence.end, max_chars):
-            units.append((*_strip_span(text, *piece), False, sentence.heading))
-
-    chunks: list[Chunk] = []
-    group: list[tuple[int, int]] = []
-
-    def flush() -> None:
-        if not group:
-            return
-        start, end = group[0][0], group[-1][1]
-        chunks.append(
-            Chunk(
-                chunk_id=f"{document.doc_id}#{len(chunks)}",
-                doc_id=document.doc_id,
-                start=start,
-                end=end,
-                text=text[start:end],
-                sentences=tuple(group),
-                page=document.page_at(start),
-            )
-        )
-        group.clear()
-
-    for start, end, debris, heading in units:
-        if debris or heading:
-            # A heading opens the chunk of the text it heads; debris belongs to no chunk.
-            flush()
-            if debris:
-                continue
-        if group:
-            same_page = document.page_at(group[0][0]) == document.page_at(start)
-            too_long = end - group[0][0] > target_chars and group[-1][1] - group[0][0] >= target_chars // 3
-            if not same_page or too_long or end - group[0][0] > max_chars:
-                flush()
-        group.append((start, end))
-    flush()
-    return chunks
