@@ -394,7 +394,7 @@ def cmd_serve(args) -> int:
 
 
 def cmd_migrate(args) -> int:
-    from assistant.stores.milvus.store import migrate
+    from assistant.stores.migrate import migrate
 
     update, close = _progress_bar(args.json)
     try:

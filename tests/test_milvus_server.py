@@ -21,7 +21,7 @@ import textwrap
 import pytest
 
 from assistant.errors import ConfigError
-from assistant.stores.milvus.store import check_server_version
+from assistant.stores.milvus import check_server_version
 
 from conftest import ROOT
 

@@ -13,7 +13,7 @@ def open_store(location: str | os.PathLike[str]) -> IndexStoreLike:
     """The store for an index location: a folder (FAISS), ``*.db`` (Milvus Lite) or ``milvus://...``."""
     text = re.sub(r"^(milvus|milvuss|https?|tcp):/(?!/)", r"\1://", str(location))  # pathlib.Path ate a slash
     if text.startswith(("milvus://", "milvuss://", "http://", "https://", "tcp://")) or text.split("?")[0].endswith(".db"):
-        from assistant.stores.milvus.store import MilvusStore
+        from assistant.stores.milvus import MilvusStore
 
         return MilvusStore(text)
     from assistant.stores.faiss.store import IndexStore

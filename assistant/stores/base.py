@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Container, Protocol, runtime_checkable
+from typing import Any, Container, Iterator, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -59,6 +59,10 @@ class Vocabulary(Protocol):
     def document_frequency(self, term: str) -> int: ...
 
 
+Batch = tuple[list[Document], list[Chunk], np.ndarray, list[list[str]]]
+"""Whole documents with their chunks, one vector and one BM25 term list per chunk: what a copy moves."""
+
+
 @runtime_checkable
 class ChunkBackend(Protocol):
     """An open index: reads for retrieval, in-place writes made durable by ``IndexStoreLike.save``."""
@@ -88,6 +92,14 @@ class ChunkBackend(Protocol):
     def add_documents(self, docs: list[Document], chunks: list[Chunk], vectors: np.ndarray, terms: list[list[str]]) -> None: ...
 
     def remove_document(self, doc_id: str) -> int: ...
+
+    # What ``assistant migrate`` copies through: the rows as stored, vectors and BM25 terms included
+    # (nothing is embedded or tokenized again), and a plain append into an empty index.
+    def export_batches(self, max_chunks: int = 2000) -> Iterator[Batch]: ...
+
+    def append_rows(self, docs: list[Document], chunks: list[Chunk], vectors: np.ndarray, terms: list[list[str]]) -> None:
+        """Add documents that are not in the index yet (no per-document replacement)."""
+        ...
 
 
 class IndexStoreLike(Protocol):

@@ -544,6 +544,36 @@ class IndexData:
             self.bm25.set_live(self.live)  # document statistics changed
         return removed
 
+    # -- copying (assistant migrate: ChunkBackend.export_batches; append_rows is above) -------------------------
+    def export_batches(self, max_chunks: int = 2000) -> Iterator[tuple[list[Document], list[Chunk], np.ndarray, list[list[str]]]]:
+        """Everything the index holds, ``(docs, chunks, vectors, terms)`` batches of whole documents in id
+        order (``stores.base.Batch``); vectors and BM25 terms as stored (nothing is embedded again)."""
+        matrix = self.bm25.matrix.tocsr()
+        vocab_terms = self.bm25.terms
+
+        def batch(docs: list[Document], rows: list[int]) -> tuple[list[Document], list[Chunk], np.ndarray, list[list[str]]]:
+            terms = []
+            for row in rows:
+                lo, hi = matrix.indptr[row], matrix.indptr[row + 1]
+                terms.append([vocab_terms[i] for i, c in zip(matrix.indices[lo:hi], matrix.data[lo:hi]) for _ in range(int(c))])
+            vectors = self.vectors_of(rows) if rows else np.zeros((0, self.settings.dim), dtype=np.float32)
+            return docs, [self.chunks[r] for r in rows], np.ascontiguousarray(vectors, dtype=np.float32), terms  # type: ignore[misc]
+
+        rows_of: dict[str, list[int]] = {}
+        for row, chunk in enumerate(self.chunks):
+            if chunk is not None:
+                rows_of.setdefault(chunk.doc_id, []).append(row)
+        docs: list[Document] = []
+        rows: list[int] = []
+        for doc in sorted(self.documents.values(), key=lambda d: d.doc_id):
+            docs.append(doc)
+            rows.extend(rows_of.get(doc.doc_id, []))
+            if len(rows) >= max_chunks:
+                yield batch(docs, rows)
+                docs, rows = [], []
+        if docs:
+            yield batch(docs, rows)
+
 
 class IndexWriter:
     """Changes to an index folder, made without loading it: ``IndexStore.save`` appends them.
