@@ -87,7 +87,8 @@ from assistant.errors import (
 )
 from assistant.records import Chunk, Document
 from assistant.stores.base import IndexSettings, check_settings
-from assistant.stores.faiss.store import IndexData, writer_lock
+from assistant.stores.faiss import IndexData
+from assistant.stores.locking import writer_lock
 
 log = logging.getLogger("assistant.milvus")
 
