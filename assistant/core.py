@@ -33,7 +33,7 @@ from assistant.retrieval.search import HybridRetriever, SearchResult, concept_we
 from assistant.ingest.chunking import CHUNKER_VERSION, chunk_document
 from assistant.stores import open_store
 from assistant.stores.base import ChunkBackend, IndexSettings, follow
-from assistant.stores.faiss.store import IndexStore
+from assistant.stores.faiss import IndexStore
 from assistant.answer.prompts import render
 
 log = logging.getLogger("assistant")

@@ -59,7 +59,7 @@ def _recall(index, queries: np.ndarray, truth: np.ndarray) -> float:
 
 
 def _hnsw_float32(faiss, vectors: np.ndarray):
-    from assistant.stores.faiss import store as store_mod
+    from assistant.stores.faiss import vectors as store_mod
 
     index = faiss.IndexHNSWFlat(vectors.shape[1], store_mod.HNSW_M, faiss.METRIC_INNER_PRODUCT)
     index.hnsw.efConstruction = store_mod.HNSW_EF_CONSTRUCTION
@@ -77,7 +77,7 @@ def _bytes(index) -> int:
 def compare(vectors: np.ndarray, queries: np.ndarray, existing=None, real: bool = True) -> dict:
     import faiss
 
-    from assistant.stores.faiss import store as store_mod
+    from assistant.stores.faiss import vectors as store_mod
 
     threads_default = faiss.omp_get_max_threads()
     n = len(vectors)

@@ -153,7 +153,7 @@ def kill_and_resume(passages: int = 10000, seed: int = 16) -> dict:
     from embed_servers import StandIn
 
     from assistant.core import COMMIT_EVERY_CHUNKS
-    from assistant.stores.faiss.store import IndexStore, consistency_problems
+    from assistant.stores.faiss import IndexStore, consistency_problems
 
     files = _files(passages)
     texts_of = {p.stem: ts for p, ts in files}

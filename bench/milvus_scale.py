@@ -107,7 +107,7 @@ class SyntheticBase:
         from assistant.stores.lexical import BM25Index
         from assistant.text.normalize import tokenize
         from assistant.records import Chunk, Document
-        from assistant.stores.faiss.store import IndexData
+        from assistant.stores.faiss import IndexData
 
         rng = np.random.default_rng(seed)
         documents, chunks, terms = {}, [], []
@@ -137,7 +137,7 @@ class SyntheticBase:
 
 # -- building the stores ------------------------------------------------------------------------------------
 def write_faiss(data, directory: Path) -> dict:
-    from assistant.stores.faiss.store import IndexStore
+    from assistant.stores.faiss import IndexStore
 
     t = time.perf_counter()
     data.build_vector_index()

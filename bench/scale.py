@@ -226,7 +226,7 @@ class RealBase:
         from scipy import sparse
 
         from assistant.stores.lexical import BM25Index
-        from assistant.stores.faiss.store import IndexData
+        from assistant.stores.faiss import IndexData
 
         rng = np.random.default_rng(seed)
         documents, chunks = {}, []
@@ -310,9 +310,9 @@ def run_probe(index_dir: Path, queries_path: Path, out_path: Path, add_article: 
 def sweep(sizes: list[int], ann_sizes: set[int], time_budget_s: float) -> dict:
     """Build, save, probe each size; run the index-type comparison on the same vectors."""
     import ann
-    from assistant.stores.faiss import store as store_mod
+    from assistant.stores.faiss import vectors as store_mod
     from assistant.core import Assistant
-    from assistant.stores.faiss.store import IndexStore
+    from assistant.stores.faiss import IndexStore
 
     started = time.perf_counter()
     probe_assistant = Assistant(CACHE / "unused", embedder=live_embedder())

@@ -34,7 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from assistant.records import Document  # noqa: E402
-from assistant.stores.faiss.store import ChunkRows  # noqa: E402
+from assistant.stores.faiss import ChunkRows  # noqa: E402
 
 WORDS = ("طرابلس بنغازي مصراتة الحكومة الوزير البلدية المجلس الكهرباء المياه الطريق المستشفى المدرسة الميناء "
          "الوقود الانتخابات الاجتماع الاتفاق الوفد المشروع الميزانية الشركة قال أعلن أكد الرئيس").split()

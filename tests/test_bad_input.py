@@ -23,7 +23,7 @@ from assistant.errors import DocumentTooLargeError, EmptyDocumentError, Question
 from assistant.ingest.loaders import doc_id_for, load_document, sanitize_filename
 from assistant.ingest.ocr import ocr_unavailable_reason
 from assistant.ingest.pdf import ENCRYPTED_MESSAGE, NO_TEXT_LAYER_MESSAGE, OCR_FOUND_NOTHING_MESSAGE
-from assistant.stores.faiss.store import consistency_problems
+from assistant.stores.faiss import consistency_problems
 from assistant.answer.prompts import render
 
 from conftest import DATA

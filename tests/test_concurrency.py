@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from assistant import Assistant
-from assistant.stores.faiss.store import consistency_problems
+from assistant.stores.faiss import consistency_problems
 
 from conftest import ROOT, SEEDS
 from test_crash_safety import env, make_corpus

@@ -32,7 +32,7 @@ from typing import Callable
 import pytest
 
 from assistant import Assistant
-from assistant.stores.faiss.store import KEEP_OLD_SNAPSHOTS, consistency_problems
+from assistant.stores.faiss import KEEP_OLD_SNAPSHOTS, consistency_problems
 
 from conftest import ROOT, SEEDS
 

@@ -9,7 +9,7 @@ import pytest
 
 from assistant import Assistant
 from assistant.errors import IndexCorruptError, IndexMismatchError, UnknownDocumentError
-from assistant.stores.faiss.store import LOG_FILES, IndexStore, consistency_problems
+from assistant.stores.faiss import LOG_FILES, IndexStore, consistency_problems
 
 from conftest import DATA, SEEDS
 
@@ -141,12 +141,10 @@ def test_crash_before_pointer_switch_leaves_previous_snapshot_live(hash_assistan
     extra = seed_copy / "new_article.txt"
     extra.write_text("مقال جديد عن سرت والجفرة.", encoding="utf-8")
 
-    import assistant.stores.faiss.store as store_module
-
     def boom(*args, **kwargs):
         raise OSError("disk full (simulated)")
 
-    monkeypatch.setattr(store_module.IndexStore, "_publish", boom)  # after the logs were appended to
+    monkeypatch.setattr(IndexStore, "_publish", boom)  # after the logs were appended to
     with pytest.raises(OSError, match="simulated"):
         hash_assistant.ingest([seed_copy])
     monkeypatch.undo()

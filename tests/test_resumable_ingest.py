@@ -23,7 +23,7 @@ import pytest
 from assistant import Assistant
 from assistant.text.normalize import clean_for_embedding
 from assistant.ingest.chunking import chunk_document
-from assistant.stores.faiss.store import IndexStore, consistency_problems
+from assistant.stores.faiss import IndexStore, consistency_problems
 
 from conftest import ROOT
 

@@ -20,8 +20,9 @@ from assistant import Assistant
 from assistant.cli import build_parser
 from assistant.cli import main as cli_main
 from assistant.errors import IndexCorruptError
-import assistant.stores.faiss.store as store_module
-from assistant.stores.faiss.store import LOG_FILES, IndexStore, consistency_problems
+import assistant.stores.faiss.snapshots as snapshots_module
+import assistant.stores.faiss.vectors as vectors_module
+from assistant.stores.faiss import LOG_FILES, IndexStore, consistency_problems
 
 from conftest import ROOT
 
@@ -102,8 +103,8 @@ class _Trap:
 @pytest.fixture
 def ann_index(hash_assistant, seed_copy, monkeypatch):
     """The seeds indexed with the HNSW switch-over lowered to 10 rows, so the snapshot holds ann.faiss."""
-    monkeypatch.setattr(store_module, "HNSW_THRESHOLD", 10)
-    monkeypatch.setattr(store_module, "TAIL_MAX_ROWS", 5)
+    monkeypatch.setattr(vectors_module, "HNSW_THRESHOLD", 10)
+    monkeypatch.setattr(snapshots_module, "TAIL_MAX_ROWS", 5)
     hash_assistant.ingest([seed_copy])
     assert (snapshot_dir(hash_assistant.index_dir) / "ann.faiss").is_file()
     return hash_assistant.index_dir

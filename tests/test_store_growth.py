@@ -14,17 +14,18 @@ import json
 import numpy as np
 import pytest
 
-import assistant.stores.faiss.store as store_module
+import assistant.stores.faiss.snapshots as snapshots_module
+import assistant.stores.faiss.vectors as vectors_module
 from assistant import Assistant
-from assistant.stores.faiss.store import IndexStore, consistency_problems
+from assistant.stores.faiss import IndexStore, consistency_problems
 
 from conftest import SEEDS
 
 
 @pytest.fixture
 def small_switchover(monkeypatch):
-    monkeypatch.setattr(store_module, "HNSW_THRESHOLD", 30)
-    monkeypatch.setattr(store_module, "TAIL_MAX_ROWS", 12)
+    monkeypatch.setattr(vectors_module, "HNSW_THRESHOLD", 30)
+    monkeypatch.setattr(snapshots_module, "TAIL_MAX_ROWS", 12)
 
 
 def manifest(index):
@@ -136,7 +137,7 @@ def test_a_writer_refuses_rows_it_could_not_find_again(tmp_path):
     not given, or a document without chunks are refused before anything is written."""
     from assistant.records import Chunk, Document
     from assistant.stores.base import IndexSettings
-    from assistant.stores.faiss.store import IndexWriter
+    from assistant.stores.faiss import IndexWriter
 
     settings = IndexSettings("hash", "hash", 4, "", "", {}, "4")
     docs = [Document(d, d, f"{d}.txt", "نص أول. نص ثان.", f"h{d}") for d in ("a", "b")]

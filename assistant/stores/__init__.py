@@ -16,6 +16,6 @@ def open_store(location: str | os.PathLike[str]) -> IndexStoreLike:
         from assistant.stores.milvus import MilvusStore
 
         return MilvusStore(text)
-    from assistant.stores.faiss.store import IndexStore
+    from assistant.stores.faiss import IndexStore
 
     return IndexStore(Path(text))

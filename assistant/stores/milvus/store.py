@@ -15,9 +15,9 @@ from typing import Any, Iterator
 
 from assistant.errors import IndexCorruptError, IndexLockedError, IndexMismatchError
 from assistant.stores.base import IndexSettings, check_settings
-from assistant.stores.faiss.store import writer_lock
 from assistant.stores.lexical import B as BM25_B
 from assistant.stores.lexical import K1 as BM25_K1
+from assistant.stores.locking import writer_lock
 from assistant.stores.milvus.backend import MilvusBackend
 from assistant.stores.milvus.schema import MilvusCollections
 from assistant.stores.milvus.terms import WEIGHT_SCALE
