@@ -174,7 +174,7 @@ class Assistant:
 
     @property
     def uploads_dir(self) -> Path:
-        """Where the UI keeps uploaded files: ``ASSISTANT_UPLOADS``, else ``uploads/`` inside a folder
+        """Where ``add_uploads`` keeps uploaded files: ``ASSISTANT_UPLOADS``, else ``uploads/`` inside a folder
         index, else ``uploads/`` in the working directory (Milvus stores)."""
         if os.environ.get("ASSISTANT_UPLOADS"):
             return Path(os.environ["ASSISTANT_UPLOADS"])
