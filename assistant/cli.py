@@ -342,12 +342,12 @@ def cmd_lookup(args) -> int:
 def cmd_list(args) -> int:
     docs = make_assistant(args).documents()
     if args.json:
-        print(json.dumps(docs, ensure_ascii=False, indent=1))
+        print(json.dumps([d.to_dict() for d in docs], ensure_ascii=False, indent=1))
         return 0
     if not docs:
         print("The index is empty. Add documents with: assistant ingest PATH")
     for d in docs:
-        print(f"{d['doc_id']}\t{d['chunks']} chunks\t{d['added_at']}\t{d['title']}")
+        print(f"{d.doc_id}\t{d.chunks} chunks\t{d.added_at}\t{d.title}")
     return 0
 
 

@@ -21,14 +21,16 @@ from assistant.errors import (
     QuestionError,
     UnknownDocumentError,
 )
+from assistant.ingest import staging
 from assistant.ingest.loaders import DEFAULT_MAX_BYTES, expand_paths, load_document
+from assistant.ingest.staging import Removal, UploadReport
 from assistant.text.gloss import gloss_arabic
 from assistant.text.lexicon import translate_phrases
 from assistant.answer.decide import AnswerabilityModel, Decision, decide, quote_order
 from assistant.answer.qtype import question_type
 from assistant.answer.evidence import SentenceVectors, gather_evidence
 from assistant.text.normalize import NORMALIZER_VERSION, detect_language, fold, raw_tokens, text_language, tokenize
-from assistant.records import Answer, Chunk, Citation, Document, Hit
+from assistant.records import Answer, Chunk, Citation, Document, DocumentInfo, Hit
 from assistant.retrieval.search import HybridRetriever, SearchResult, concept_weights
 from assistant.ingest.chunking import CHUNKER_VERSION, chunk_document
 from assistant.stores import open_store
@@ -128,6 +130,9 @@ class Assistant:
         self._data: ChunkBackend | None = None
         self._data_version: str | None = None
         self._lock = threading.RLock()
+        # One writer at a time in this process (ingest, remove, an upload with its rollback); other
+        # processes are kept out by the store's writer lock. Readers never wait: a commit is atomic.
+        self._writing = threading.RLock()
         self._sentence_vectors = SentenceVectors()
         self._doc_terms: dict[tuple[str, str], frozenset[str]] = {}
 
@@ -170,7 +175,7 @@ class Assistant:
 
     @property
     def uploads_dir(self) -> Path:
-        """Where the UI keeps uploaded files: ``ASSISTANT_UPLOADS``, else ``uploads/`` inside a folder
+        """Where ``add_uploads`` keeps uploaded files: ``ASSISTANT_UPLOADS``, else ``uploads/`` inside a folder
         index, else ``uploads/`` in the working directory (Milvus stores)."""
         if os.environ.get("ASSISTANT_UPLOADS"):
             return Path(os.environ["ASSISTANT_UPLOADS"])
@@ -182,16 +187,11 @@ class Assistant:
         return HybridRetriever(self.data, self.embedder)
 
     # -- documents ----------------------------------------------------------------------------------
-    def documents(self) -> list[dict]:
+    def documents(self) -> list[DocumentInfo]:
         """The indexed documents: id, title, source, kind, chunk count, date added, publication date and site."""
         data = self.data
         counts = data.chunk_counts()
-        return [
-            {"doc_id": d.doc_id, "title": d.title, "source": d.source, "kind": d.kind, "chunks": counts.get(d.doc_id, 0),
-             "added_at": d.added_at, "pages": len(d.pages) or None, "characters": len(d.text),
-             "published": d.published, "author": d.author, "site": d.site, "ocr_pages": list(d.ocr_pages)}
-            for d in data.list_documents()
-        ]
+        return [DocumentInfo.of(d, counts.get(d.doc_id, 0)) for d in data.list_documents()]
 
     def document(self, doc_id: str) -> Document:
         doc = self.data.get_document(doc_id)
@@ -219,7 +219,7 @@ class Assistant:
         report = IngestReport()
         files, problems = expand_paths(list(paths))
         report.skipped.extend(problems)
-        with self.store.lock(), EmbeddingQueue(self.embedder, progress) as embedding:
+        with self._writing, self.store.lock(), EmbeddingQueue(self.embedder, progress) as embedding:
             # A writer, not the loaded index: readers in other threads keep what they have until the
             # commit, and a folder index is not loaded at all (only its manifest is read).
             data = self.store.writer(self.settings(), rebuild=rebuild)
@@ -288,7 +288,7 @@ class Assistant:
 
     def remove(self, doc_id: str) -> int:
         """Delete one document and its chunks; returns the number of chunks removed."""
-        with self.store.lock():
+        with self._writing, self.store.lock():
             data = self.store.writer(self.settings())
             if data.get_document(doc_id) is None:
                 raise UnknownDocumentError(
@@ -297,6 +297,37 @@ class Assistant:
             removed = data.remove_document(doc_id)
             self.store.save(data)
         return removed
+
+    # -- uploads: staged, rolled back when the index does not take them; removal with undo --------
+    def add_uploads(self, files: Sequence[Path | str], *, max_bytes: int | None = None,
+                    progress: ProgressCallback | None = None) -> UploadReport:
+        """Copy files into ``uploads_dir`` under safe names and index them; what the index does not take
+        leaves no trace (an older upload of the same name is put back).
+
+        Each file is checked (type, ``max_bytes``, default ``max_file_bytes``) and read before it is
+        copied in; ``progress`` gets ``("checking", n, total)`` per file, then the ingest's stages.
+        """
+        with self._writing:
+            return staging.add_uploads([Path(f) for f in files], self.uploads_dir,
+                                       lambda paths: self.ingest(paths, progress=progress),
+                                       max_bytes=self.max_file_bytes if max_bytes is None else max_bytes,
+                                       progress=progress)
+
+    def remove_with_undo(self, doc_id: str) -> Removal:
+        """``remove`` a document, keeping what ``undo_removal`` needs: an uploaded file is moved aside
+        into ``uploads/.removed/`` (kept a week), any other file is left where it is."""
+        with self._writing:
+            doc = self.document(doc_id)
+            return staging.keep_removed(doc, self.remove(doc_id), self.uploads_dir)
+
+    def undo_removal(self, removal: Removal) -> IngestReport:
+        """Bring a removed document back: a kept upload moves back in place, and the file is ingested.
+
+        Raises:
+            AssistantError: a new file took the upload's place since, or the file is gone.
+        """
+        with self._writing:
+            return self.ingest([staging.put_back(removal)])
 
     # -- search and answers -------------------------------------------------------------------------
     def search(self, query: str, k: int = DEFAULT_K, *, mode: str = "hybrid", history: Sequence[dict] = (),

@@ -75,6 +75,48 @@ class Document:
 
 
 @dataclass(frozen=True)
+class DocumentInfo:
+    """One line of ``Assistant.documents()``: an indexed document without its text.
+
+    Attributes:
+        chunks: How many passages of it are indexed.
+        pages: The page count of a PDF, else None.
+        characters: The length of its stored text.
+        The others are ``Document``'s fields of the same name.
+    """
+
+    doc_id: str
+    title: str
+    source: str = ""
+    kind: str = "txt"
+    chunks: int = 0
+    added_at: str = ""
+    pages: int | None = None
+    characters: int = 0
+    published: str = ""
+    author: str = ""
+    site: str = ""
+    ocr_pages: tuple[int, ...] = ()
+
+    @classmethod
+    def of(cls, doc: Document, chunks: int) -> "DocumentInfo":
+        return cls(doc.doc_id, doc.title, doc.source, doc.kind, chunks, doc.added_at, len(doc.pages) or None,
+                   len(doc.text), doc.published, doc.author, doc.site, tuple(doc.ocr_pages))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``--json`` schema of ``assistant list`` (one item)."""
+        data = asdict(self)
+        data["ocr_pages"] = list(self.ocr_pages)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "DocumentInfo":
+        data = dict(data)
+        data["ocr_pages"] = tuple(data.get("ocr_pages", ()))
+        return _from_dict(cls, data)
+
+
+@dataclass(frozen=True)
 class Chunk:
     """A retrieval unit: consecutive sentences of one document.
 

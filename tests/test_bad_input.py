@@ -123,7 +123,7 @@ def test_bad_files_next_to_good_ones_only_add_the_good_ones(seeded, tmp_path):
     assert len(report.skipped) == len(EXPECTED_SKIPS) + 1
     fresh = Assistant(seeded.index_dir, embedder="hash")
     _, docs_after = index_state(seeded)
-    assert [d for d in docs_after if d["doc_id"] != "good"] == docs_before
+    assert [d for d in docs_after if d.doc_id != "good"] == docs_before
     assert consistency_problems(fresh.data) == []
 
 

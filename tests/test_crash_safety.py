@@ -259,4 +259,4 @@ def test_killed_remove_keeps_the_document(seeded_index):
     assert check_after_kill(index, before) == before
     out = subprocess.run(cmd, cwd=ROOT, env=env(), capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.startswith("removed 004_dfbf6940fa5a6b70 (")
-    assert "004_dfbf6940fa5a6b70" not in {d["doc_id"] for d in Assistant(index, embedder="hash").documents()}
+    assert "004_dfbf6940fa5a6b70" not in {d.doc_id for d in Assistant(index, embedder="hash").documents()}

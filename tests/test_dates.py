@@ -110,7 +110,7 @@ def _dated_corpus(folder: Path) -> Path:
 
 def test_since_and_until_keep_only_documents_published_in_the_range(hash_assistant, tmp_path):
     hash_assistant.ingest([_dated_corpus(tmp_path / "c")])
-    docs = {d["doc_id"]: d["published"] for d in hash_assistant.documents()}
+    docs = {d.doc_id: d.published for d in hash_assistant.documents()}
     assert docs == {"old": "2019-05-01", "mid": "2020-03-03", "new": "2021-07-12", "undated": ""}
     query = "ميناء مصراتة سفن القمح"
     everything = hash_assistant.search(query, k=5)

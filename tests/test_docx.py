@@ -131,7 +131,7 @@ def test_bad_docx_is_skipped_and_the_good_one_indexed(hash_assistant, tmp_path):
     report = hash_assistant.ingest([good, bad])
     assert report.added == ["good"]
     assert [(p, r.split(" (")[0]) for p, r in report.skipped] == [(str(bad), "a zip archive but not a Word .docx document")]
-    assert [d["doc_id"] for d in hash_assistant.documents()] == ["good"]
+    assert [d.doc_id for d in hash_assistant.documents()] == ["good"]
 
 
 def test_cli_names_the_bad_docx(tmp_path, capsys):
@@ -200,4 +200,4 @@ def test_a_file_named_twice_and_inside_a_named_folder_is_ingested_once(hash_assi
     path = make_docx(tmp_path / "bulletin.docx")
     report = hash_assistant.ingest([path, tmp_path, str(path)])
     assert report.added == ["bulletin"] and not report.skipped, report.to_dict()
-    assert [d["doc_id"] for d in hash_assistant.documents()] == ["bulletin"]
+    assert [d.doc_id for d in hash_assistant.documents()] == ["bulletin"]

@@ -90,7 +90,7 @@ def test_remove_deletes_document_and_its_chunks(hash_assistant, seed_copy):
     removed = hash_assistant.remove("004_dfbf6940fa5a6b70")
     assert removed > 0
     fresh = Assistant(hash_assistant.index_dir, embedder="hash")
-    assert "004_dfbf6940fa5a6b70" not in {d["doc_id"] for d in fresh.documents()}
+    assert "004_dfbf6940fa5a6b70" not in {d.doc_id for d in fresh.documents()}
     assert all(h.chunk.doc_id != "004_dfbf6940fa5a6b70" for h in fresh.search("لافروف السفارة الروسية", k=10).hits)
     with pytest.raises(UnknownDocumentError, match=re.escape("No document 'nope'")):
         fresh.remove("nope")
@@ -259,5 +259,5 @@ def test_an_index_of_the_previous_format_is_read_then_upgraded_by_the_first_comm
     manifest = json.loads((old_root / before.store.current_snapshot() / "manifest.json").read_text())
     assert manifest["format_version"] == 2 and manifest["counts"]["documents"] == 5
     after = Assistant(old_root, embedder="hash")
-    assert sorted(d["doc_id"] for d in after.documents()) == sorted(p.stem for p in files)
+    assert sorted(d.doc_id for d in after.documents()) == sorted(p.stem for p in files)
     assert consistency_problems(after.data) == []

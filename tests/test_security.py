@@ -337,7 +337,7 @@ def test_uploads_are_checked_by_content_not_extension(tmp_path):
     assert "<bdi dir=\"auto\">report.md</bdi>: binary file: this is a ZIP archive" in status
     assert "<bdi dir=\"auto\">a_rm_-rf_x_id.html</bdi>: binary file: this is a Linux program (ELF), not text" in status
     assert "<bdi dir=\"auto\">b_scan_i.pdf</bdi>: the PDF has no text layer (scanned pages?)" in status
-    assert [d["doc_id"] for d in ui.assistant.documents()] == ["xss"]
+    assert [d.doc_id for d in ui.assistant.documents()] == ["xss"]
     assert "alert" not in ui.assistant.document("xss").text
     stored = sorted(p.name for p in ui.uploads_dir.iterdir() if not p.name.startswith("."))
     assert stored == ["xss.html"]

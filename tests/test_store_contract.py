@@ -70,7 +70,7 @@ def test_ingest_lists_documents_with_chunk_counts(make, seed_copy):
     report = assistant.ingest([seed_copy])
     assert sorted(report.added) == sorted(p.stem for p in SEEDS.glob("*.txt"))
     expected = {p.stem: len(chunk_document(load_document(p), 320, assistant.max_chunk_chars)) for p in SEEDS.glob("*.txt")}
-    listed = {d["doc_id"]: d["chunks"] for d in assistant.documents()}
+    listed = {d.doc_id: d.chunks for d in assistant.documents()}
     assert listed == expected
     assert report.chunks_added == sum(expected.values()) == assistant.data.n_live
     assert assistant.store.version() is not None
@@ -106,7 +106,7 @@ def test_remove_deletes_document_chunks_and_terms(make, seed_copy):
     removed = assistant.remove(LAVROV_DOC)
     assert removed == 11
     fresh = make()
-    assert LAVROV_DOC not in {d["doc_id"] for d in fresh.documents()}
+    assert LAVROV_DOC not in {d.doc_id for d in fresh.documents()}
     assert LAVROV_DOC not in fresh.data.chunk_counts()
     assert all(h.chunk.doc_id != LAVROV_DOC for h in fresh.search("لافروف السفارة الروسية", k=10).hits)
     data = fresh.data
@@ -124,7 +124,7 @@ def test_rebuild_starts_over(make, seed_copy):
     assistant.ingest([seed_copy])
     report = assistant.ingest([seed_copy / f"{LAVROV_DOC}.txt"], rebuild=True)
     assert report.added == [LAVROV_DOC]
-    assert [d["doc_id"] for d in make().documents()] == [LAVROV_DOC]
+    assert [d.doc_id for d in make().documents()] == [LAVROV_DOC]
 
 
 def test_doc_id_collision_with_another_file_is_reported(make, seed_copy, tmp_path):
@@ -148,7 +148,7 @@ def test_bad_files_are_skipped_and_the_index_survives(make, tmp_path):
     report = assistant.ingest([bad])
     assert {p.rsplit("/", 1)[-1] for p, _ in report.skipped} == {"empty.txt", "locked.pdf"}
     assert report.added == ["good"]
-    assert [d["doc_id"] for d in make().documents()] == ["good"]
+    assert [d.doc_id for d in make().documents()] == ["good"]
 
 
 def test_empty_index_answers_nothing(make):
@@ -226,11 +226,11 @@ def test_a_fresh_instance_sees_the_same_index(make, seed_copy):
 def test_other_instances_reload_after_a_write(make, seed_copy):
     writer, reader = make(), make()
     writer.ingest([seed_copy / f"{LAVROV_DOC}.txt"])
-    assert [d["doc_id"] for d in reader.documents()] == [LAVROV_DOC]
+    assert [d.doc_id for d in reader.documents()] == [LAVROV_DOC]
     writer.ingest([seed_copy])
     assert len(reader.documents()) == 5
     writer.remove(LAVROV_DOC)
-    assert LAVROV_DOC not in {d["doc_id"] for d in reader.documents()}
+    assert LAVROV_DOC not in {d.doc_id for d in reader.documents()}
     assert all(h.chunk.doc_id != LAVROV_DOC for h in reader.search("لافروف السفارة الروسية", k=10).hits)
 
 

@@ -129,7 +129,7 @@ def test_replacing_a_changed_file_appends_and_hides_the_old_rows(tmp_path, seed_
     assert m["counts"]["rows"] > rows_before and m["counts"]["live_chunks"] < m["counts"]["rows"]
     hits = assistant.search("مطار معيتيقة الدولي", k=3).hits
     assert hits[0].chunk.doc_id == path.stem and "معيتيقة" in hits[0].chunk.text
-    assert len([d for d in assistant.documents() if d["doc_id"] == path.stem]) == 1
+    assert len([d for d in assistant.documents() if d.doc_id == path.stem]) == 1
 
 
 def test_a_writer_refuses_rows_it_could_not_find_again(tmp_path):

@@ -338,7 +338,7 @@ def test_upload_limits(upload_ui, tmp_path, monkeypatch):
     status, _table, _ = _ingest(upload_ui, files)
     assert f"at most {ui.MAX_UPLOAD_FILES}" in status and upload_ui.assistant.documents() == []
 
-    monkeypatch.setattr(ui.app, "MAX_UPLOAD_BYTES", 3)
+    monkeypatch.setattr(ui.handlers, "MAX_UPLOAD_BYTES", 3)
     status, _table, _ = _ingest(upload_ui, files[:1])
     assert "over the" in status and upload_ui.assistant.documents() == []
 
@@ -424,14 +424,14 @@ def _dated_answer(outcome: str = "answer", missing: tuple = ()):
 
 def test_sources_and_documents_show_publication_date_and_site():
     from assistant.ui import render_answer, render_documents_table
+    from assistant.records import DocumentInfo
 
     out = render_answer(_dated_answer(), 1, meta={"d": {"site": "libyaobserver.ly"}})
     source = out.split('id="src-1-1"')[1].split("</div></div>")[0]
     assert "2024-05-01" in source and "libyaobserver.ly" in source
-    table = render_documents_table([{"doc_id": "d", "title": "T", "kind": "html", "chunks": 2, "added_at": "",
-                                     "pages": None, "published": "2024-05-01", "site": "alwasat.ly"}])
+    table = render_documents_table([DocumentInfo("d", "T", kind="html", chunks=2, published="2024-05-01", site="alwasat.ly")])
     assert "2024-05-01" in table and "alwasat.ly" in table and 'class="remove-doc" data-doc="d"' in table
-    plain = render_documents_table([{"doc_id": "e", "title": "T", "kind": "txt", "chunks": 1, "added_at": "", "pages": None}])
+    plain = render_documents_table([DocumentInfo("e", "T", kind="txt", chunks=1)])
     assert "published" not in plain.split("<tbody>")[1]
 
 

@@ -59,8 +59,8 @@ def test_ingest_reingest_and_change(site, fetcher, hash_assistant):
     urls = [site.url(EN_ARTICLE), site.url(AR_ARTICLE)]
     report = hash_assistant.ingest([WebPage(u, fetcher) for u in urls])
     assert len(report.added) == 2 and not report.skipped, report.to_dict()
-    docs = {d["doc_id"]: d for d in hash_assistant.documents()}
-    assert {d["source"] for d in docs.values()} == set(urls)
+    docs = {d.doc_id: d for d in hash_assistant.documents()}
+    assert {d.source for d in docs.values()} == set(urls)
     # Dates, author and site survive the index (the folder store writes them to its documents log).
     reopened = type(hash_assistant)(hash_assistant.index_dir, embedder="hash")
     en = reopened.document(url_doc_id(urls[0]))

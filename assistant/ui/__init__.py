@@ -4,10 +4,16 @@
     from assistant.ui import serve
     serve(Assistant(), host="127.0.0.1", port=7860)
 
-Modules: ``app`` (the event handlers, layout and ``serve``), ``render`` (HTML of answers, sources,
-documents; escaping and bidi isolation), ``assets`` (the page's script and style) and ``conversations``
-(what is kept in the browser).
+Modules: ``app`` (the page's layout, ``build_app`` and ``serve``), ``handlers`` (the event handlers:
+page in, ``Assistant`` call, HTML out), ``render`` (HTML of answers, sources, conversations, lookups;
+escaping and bidi isolation), ``panels`` (HTML of the document viewer, the Documents tab and About),
+``assets`` (the page's script and style, kept as files in ``static/``) and ``conversations`` (what is
+kept in the browser).
 """
+
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no phoning home from a newsroom machine
 
 from assistant.ui.app import (
     DEFAULT_SEEDS,
@@ -29,9 +35,14 @@ from assistant.ui.app import (
     theme,
 )
 from assistant.ui.assets import CSS, PAGE_JS
+from assistant.ui.panels import (
+    VIEWER_MAX_CHARS,
+    render_document,
+    render_documents_table,
+    render_ingest_status,
+)
 from assistant.ui.render import (
     LABELS,
-    VIEWER_MAX_CHARS,
     WELCOME,
     bidi,
     dir_of,
@@ -42,9 +53,6 @@ from assistant.ui.render import (
     render_answer,
     render_conversation,
     render_conversation_list,
-    render_document,
-    render_documents_table,
-    render_ingest_status,
     render_lookup,
     render_passage,
     render_user,
