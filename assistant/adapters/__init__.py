@@ -1,0 +1,1 @@
+"""Adapters to other frameworks (LangChain) over the assistant's own interfaces."""
