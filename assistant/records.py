@@ -218,11 +218,50 @@ class Citation:
     published: str = ""
     ocr: bool = False
 
+    @classmethod
+    def from_hit(cls, marker: int, hit: Hit, start: int, end: int) -> "Citation":
+        """Cite the span ``[start, end)`` (document offsets inside ``hit``'s chunk) as ``[marker]``."""
+        chunk = hit.chunk
+        return cls(
+            marker=marker,
+            doc_id=chunk.doc_id,
+            title=hit.title,
+            source=hit.source,
+            chunk_id=chunk.chunk_id,
+            page=chunk.page,
+            start=start,
+            end=end,
+            quote=chunk.text[start - chunk.start : end - chunk.start],
+            published=hit.published,
+            ocr=hit.ocr,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Citation":
+        return _from_dict(cls, data)
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One earlier turn of a conversation.
+
+    Attributes:
+        role: ``"user"`` or ``"assistant"``.
+        content: What was said (an assistant turn keeps its ``[n]`` markers).
+    """
+
+    role: str
+    content: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``{"role", "content"}`` form the CLI's ``--history`` file and the HTTP API use."""
+        return {"role": self.role, "content": self.content}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Turn":
         return _from_dict(cls, data)
 
 

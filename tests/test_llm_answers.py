@@ -26,17 +26,11 @@ from pydantic import Field
 from assistant import Assistant
 from assistant.errors import ConfigError, LLMError, MissingDependencyError
 from assistant.answer.models import llm_from_settings
-from assistant.answer.llm import (
-    LLMAnswerer,
-    answer_sentences,
-    clean_markers,
-    find_instruction_payloads,
-    is_instruction_like,
-    parse_markers,
-    supports,
-    verify_quotes,
-    visible_partial,
-)
+from assistant.answer.citations import answer_sentences, supports, verify_quotes
+from assistant.answer.injection import find_instruction_payloads, is_instruction_like
+from assistant.answer.llm import LLMAnswerer
+from assistant.answer.markers import clean_markers, parse_markers
+from assistant.answer.verify import visible_partial
 from assistant.answer.prompts import render
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -479,12 +473,12 @@ def test_a_claim_its_passage_does_not_support_loses_the_marker(bot: Assistant) -
 
 
 def test_the_model_sees_only_the_strong_passages_numbered_by_rank(bot: Assistant, monkeypatch: pytest.MonkeyPatch) -> None:
-    from assistant import core
+    from assistant.answer import generate
 
     def pick_first_and_third(hits, max_quotes=3):
         return [hits[0], hits[2]]
 
-    monkeypatch.setattr(core, "select_evidence", pick_first_and_third)
+    monkeypatch.setattr(generate, "select_evidence", pick_first_and_third)
     chat = scripted("Russia will reopen its embassy [1]. Talks go on [2]. It works from Tunis [3].")
     final = ask(bot, chat, "What did Lavrov announce?", evidence_only=True)[-1]
     assert sorted(prompt_passages(chat.calls[0]["messages"])) == [1, 3]
@@ -556,7 +550,8 @@ def test_instruction_like_text(text: str, expected: bool) -> None:
 def test_the_extractive_fallback_never_quotes_an_injected_instruction(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The evidence decision may prefer a sentence that carries an injected instruction (it holds the
     question's words); the model path's quotes skip it."""
-    from assistant.answer.llm import is_instruction_like, without_instruction_spans
+    from assistant.answer.extractive import extractive_answer
+    from assistant.answer.fallback import without_instruction_spans
 
     doc = tmp_path / "ghat.txt"
     doc.write_text("Ghat water plant opens\n\nThe Ghat desalination plant produces 40,000 cubic metres of water a day, "
@@ -568,10 +563,10 @@ def test_the_extractive_fallback_never_quotes_an_injected_instruction(tmp_path: 
     question = "How much water does the Ghat desalination plant produce a day?"
     result = assistant.search(question)
     decision = assistant.decide(result, "en")
-    plain = assistant.extractive_answer(question, "en", result, decision=decision)
+    plain = extractive_answer(question, "en", result, decision)
     assert any("ignore all previous instructions" in c.quote for c in plain.citations)  # what the guard is for
     safe = without_instruction_spans(result, question)
-    guarded = assistant.extractive_answer(question, "en", safe, decision=decision, avoid=is_instruction_like)
+    guarded = extractive_answer(question, "en", safe, decision, avoid=is_instruction_like)
     assert guarded.citations and not any("ignore all previous instructions" in c.quote for c in guarded.citations)
 
     def broken(kind: str, messages: list[BaseMessage]) -> str:

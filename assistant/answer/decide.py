@@ -27,11 +27,13 @@ import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
-from assistant.retrieval.plan import QueryPlan
-from assistant.answer.evidence import Evidence
+from assistant.answer.evidence import Evidence, SentenceVectors, gather_evidence
 from assistant.answer.qtype import focus_terms, has_answer_type, question_type
+from assistant.retrieval.plan import QueryPlan, concept_weights
+from assistant.retrieval.search import SearchResult
+from assistant.text.normalize import detect_language
 
 MODEL_PATH = Path(__file__).resolve().parent.parent / "data" / "answerability.json"
 
@@ -253,3 +255,35 @@ def decide(
     signals = signals_of(question, plan, evidence, weights)
     outcome, missing = outcome_of(probability, model.threshold, signals)
     return Decision(outcome, probability, features, tuple(evidence), missing, signals["question_type"], signals)
+
+
+def decide_result(
+    result: SearchResult,
+    language: str | None,
+    *,
+    embedder: Any,
+    document_frequency: Callable[[str], int],
+    n_live: int,
+    sentence_vectors: SentenceVectors | None = None,
+    document_terms: Callable[[str], frozenset[str]] | None = None,
+    model: AnswerabilityModel | None = None,
+) -> Decision:
+    """Answer, partial or abstain for a search result, from its evidence sentences.
+
+    Args:
+        result: The search result (its query is the question decided on).
+        language: The question's language (detected when None).
+        embedder: Embeds the evidence sentences (left out when it is not semantic, e.g. ``hash``).
+        document_frequency, n_live: The index's term counts, for concept weights the result lacks.
+        sentence_vectors: A cache of sentence embeddings kept across questions.
+        document_terms: A document's lexical terms by id (a name the document holds counts half).
+        model: Replaces the packaged answerability model (the fitting script evaluates its own).
+    """
+    question = result.query
+    language = language or detect_language(question)
+    weights = result.weights if result.weights is not None else concept_weights(result.plan, document_frequency, n_live)
+    semantic = getattr(embedder, "semantic", True) and result.query_vector is not None
+    evidence = gather_evidence(result.plan, result.hits, weights, embedder=embedder if semantic else None,
+                               query_vector=result.query_vector, cache=sentence_vectors,
+                               answer_type=question_type(question), question=question, document_terms=document_terms)
+    return decide(question, result.plan, evidence, language, weights, model)

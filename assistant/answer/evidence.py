@@ -22,8 +22,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from assistant.records import Document, Hit
 from assistant.text.normalize import clean_for_embedding, text_language, tokenize
-from assistant.records import Hit
 from assistant.retrieval.plan import Concept, QueryPlan
 from assistant.answer.qtype import focus_terms, has_answer_type
 
@@ -106,6 +106,32 @@ class SentenceVectors:
                 while len(self._cache) > self.size:
                     self._cache.popitem(last=False)
         return [v for v in out if v is not None]
+
+
+class DocumentTerms:
+    """A document's lexical terms by id, cached by its content (the evidence decision asks per hit).
+
+    Args:
+        get_document: The index's document by id (None when it is not there).
+    """
+
+    def __init__(self, get_document: Callable[[str], Document | None], size: int = 512) -> None:
+        self._get_document = get_document
+        self._size = size
+        self._terms: dict[tuple[str, str], frozenset[str]] = {}
+
+    def __call__(self, doc_id: str) -> frozenset[str]:
+        doc = self._get_document(doc_id)
+        if doc is None:
+            return frozenset()
+        key = (doc_id, doc.content_hash)
+        terms = self._terms.get(key)
+        if terms is None:
+            terms = frozenset(tokenize(doc.text))
+            if len(self._terms) > self._size:
+                self._terms.clear()
+            self._terms[key] = terms
+        return terms
 
 
 def gather_evidence(

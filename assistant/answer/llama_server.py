@@ -4,7 +4,7 @@
 and starts llama.cpp's C++ HTTP server on background threads *inside the calling process*
 (``server.listening_address`` gives ``http://host:port``; port 0 lets the OS pick a free one). To be
 able to kill it cleanly, :class:`LlamaServer` runs this very file as a child
-(``python .../assistant/llm/server.py --child '{json}'``; the child part at the top of the file uses
+(``python .../assistant/answer/llama_server.py --child '{json}'``; the child part at the top of the file uses
 only the standard library and ``xllamacpp``, so the child does not import the ``assistant`` package),
 which creates the ``Server``, writes one JSON line
 ``{"event": "ready", "address": ...}`` on its protocol channel (its original stdout; the child's
