@@ -73,6 +73,7 @@ def test_ingest_lists_documents_with_chunk_counts(make, seed_copy):
     listed = {d.doc_id: d.chunks for d in assistant.documents()}
     assert listed == expected
     assert report.chunks_added == sum(expected.values()) == assistant.data.n_live
+    assert assistant.data.n_documents() == len(expected)
     assert assistant.store.version() is not None
     assert assistant.store.stored_settings()["embedder_backend"] == "hash"
 
@@ -108,6 +109,7 @@ def test_remove_deletes_document_chunks_and_terms(make, seed_copy):
     fresh = make()
     assert LAVROV_DOC not in {d.doc_id for d in fresh.documents()}
     assert LAVROV_DOC not in fresh.data.chunk_counts()
+    assert fresh.data.n_documents() == len(list(SEEDS.glob("*.txt"))) - 1
     assert all(h.chunk.doc_id != LAVROV_DOC for h in fresh.search("لافروف السفارة الروسية", k=10).hits)
     data = fresh.data
     for term, df in before.items():

@@ -12,7 +12,8 @@ from assistant.answer.decide import Decision, quote_order
 from assistant.answer.prompts import render
 from assistant.records import Answer, Citation, Hit, Turn
 from assistant.retrieval.search import SearchResult
-from assistant.text.lexicon import gloss_arabic, translate_phrases
+from assistant.text.gloss import gloss_arabic
+from assistant.text.lexicon import translate_phrases
 from assistant.text.normalize import fold, raw_tokens, text_language
 
 # Quote a further passage only when it is nearly as strong as the best one. Fused scores lie in

@@ -25,10 +25,6 @@ def import_batch(data: ChunkBackend, batch: Batch) -> None:
     data.append_rows(*batch)
 
 
-def _n_documents(data: ChunkBackend) -> int:
-    return len(data.list_documents())
-
-
 @dataclass
 class MigrationReport:
     source: str
@@ -64,7 +60,7 @@ def migrate(source: str | os.PathLike[str], destination: str | os.PathLike[str],
             existing = dst_store.stored_settings()
             if existing is not None and not overwrite:
                 current = dst_store.open(IndexSettings(**existing))
-                if current.n_live or _n_documents(current):
+                if current.n_live or current.n_documents():
                     raise ConfigError(f"{dst_store.uri} already holds an index ({current.n_live} chunks); "
                                       f"add --overwrite to replace it")
             dst = dst_store.empty(settings)
@@ -76,7 +72,7 @@ def migrate(source: str | os.PathLike[str], destination: str | os.PathLike[str],
                     progress("copying", report.chunks, total)
             dst_store.save(dst)
             check = dst_store.open(settings)
-            if check.n_live != report.chunks or _n_documents(check) != report.documents:
+            if check.n_live != report.chunks or check.n_documents() != report.documents:
                 raise IndexCorruptError(f"The copy in {dst_store.uri} holds {check.n_live} chunks, expected {report.chunks}")
     finally:
         for store in (src_store, dst_store):

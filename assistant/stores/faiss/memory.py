@@ -223,6 +223,9 @@ class IndexData:
     def list_documents(self) -> list[Document]:
         return sorted(self.documents.values(), key=lambda d: d.doc_id)
 
+    def n_documents(self) -> int:
+        return len(self.documents)
+
     def chunk_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for chunk_id, doc_id in zip(self.chunks.ids, self.chunks.doc_ids):
