@@ -95,3 +95,19 @@ def test_no_module_over_about_500_lines():
     long = {str(path.relative_to(ROOT)): n for path in sorted(PACKAGE.rglob("*.py"))
             if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
     assert not long, f"modules over {MAX_LINES} lines (split them by job): {long}"
+
+
+def test_every_module_imports():
+    """A module no test happens to load (an optional backend, a door) still imports: a moved name is caught here."""
+    import importlib
+    import pkgutil
+
+    import assistant
+
+    failures = {}
+    for module in pkgutil.walk_packages(assistant.__path__, "assistant."):
+        try:
+            importlib.import_module(module.name)
+        except Exception as exc:  # noqa: BLE001 - reported below with the module's name
+            failures[module.name] = repr(exc)
+    assert not failures, failures
