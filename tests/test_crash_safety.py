@@ -216,7 +216,7 @@ def _tmp_with(name: str) -> Callable[[Path], bool]:
 @pytest.mark.parametrize(
     ("point", "condition"),
     [
-        ("writing the snapshot files", _tmp_with("chunks.jsonl")),
+        ("writing the snapshot files", _tmp_with("vectors.f32")),
         ("snapshot renamed, CURRENT not switched", None),
         ("pointer written, not yet in place", lambda index: any(index.glob(".CURRENT-snap-*"))),
     ],
@@ -253,7 +253,7 @@ def test_killed_remove_keeps_the_document(seeded_index):
     snapshot = current(index)
     cmd = [sys.executable, "-m", "assistant.cli", "remove", "004_dfbf6940fa5a6b70", "--index", str(index),
            "--embedder", "hash"]
-    run_and_kill(cmd, index, lambda line: line is None and _tmp_with("documents.jsonl")(index),
+    run_and_kill(cmd, index, lambda line: line is None and _tmp_with("vectors.f32")(index),
                  {"ASSISTANT_TEST_SLOW_SAVE": "1.0"})
     assert current(index) == snapshot
     assert check_after_kill(index, before) == before

@@ -3,6 +3,7 @@
 import json
 import re
 import shutil
+import sqlite3
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from assistant import Assistant
 from assistant.errors import IndexCorruptError, IndexMismatchError, UnknownDocumentError
 from assistant.stores.faiss import LOG_FILES, IndexStore, consistency_problems
+from assistant.stores.faiss.postings import POSTING_FILES
 
 from conftest import DATA, SEEDS
 
@@ -20,15 +22,19 @@ def test_ingest_creates_versioned_snapshot_with_manifest(hash_assistant, seed_co
     root = hash_assistant.index_dir
     snapshot = (root / "CURRENT").read_text().strip()
     manifest = json.loads((root / snapshot / "manifest.json").read_text())
-    assert manifest["format_version"] == 2
+    assert manifest["format_version"] == 3
     assert manifest["settings"]["embedder_backend"] == "hash"
     assert manifest["settings"]["chunker"]["target_chars"] == 320
-    assert set(manifest["documents"]) == set(report.added)
     files = {p.name for p in (root / snapshot).iterdir()}
-    assert files == {*LOG_FILES, "dead.i32", "manifest.json"}  # five articles: exact search, no ann.faiss
+    assert files == {*LOG_FILES, *POSTING_FILES, "dead.i32", "manifest.json"}  # five articles: exact search, no ann.faiss
+    # Documents and chunk rows are in the generation's SQLite tables, beside the snapshots.
+    with sqlite3.connect(root / manifest["tables"]) as db:
+        assert {d for (d,) in db.execute("SELECT doc_id FROM documents WHERE removed IS NULL")} == set(report.added)
+        n_chunks = db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
     # Raw float32 rows, one per chunk (no header, nothing to unpickle).
     vectors = np.fromfile(root / snapshot / "vectors.f32", dtype="<f4").reshape(-1, manifest["settings"]["dim"])
-    assert len(vectors) == manifest["counts"]["rows"] == len((root / snapshot / "chunks.jsonl").read_text().splitlines())
+    assert len(vectors) == manifest["counts"]["rows"] == n_chunks
+    assert manifest["counts"]["documents"] == len(report.added)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
 
 
@@ -257,7 +263,31 @@ def test_an_index_of_the_previous_format_is_read_then_upgraded_by_the_first_comm
     report = before.ingest([files[4]])  # the first commit rewrites the index as logs, then appends
     assert report.added == [files[4].stem]
     manifest = json.loads((old_root / before.store.current_snapshot() / "manifest.json").read_text())
-    assert manifest["format_version"] == 2 and manifest["counts"]["documents"] == 5
+    assert manifest["format_version"] == 3 and manifest["counts"]["documents"] == 5
     after = Assistant(old_root, embedder="hash")
     assert sorted(d.doc_id for d in after.documents()) == sorted(p.stem for p in files)
+    assert consistency_problems(after.data) == []
+
+
+def test_an_index_of_format_2_is_read_then_upgraded_by_the_first_commit(tmp_path, seed_copy):
+    """Format 2 (JSON-lines document and chunk logs, the document table in the manifest), as the
+    previous version wrote it for the first four seed articles, is read as it is; the first commit
+    rewrites it in format 3 and appends."""
+    root = tmp_path / "v2"
+    shutil.copytree(DATA / "index-format-2", root)
+    old = Assistant(root, embedder="hash")
+    files = sorted(seed_copy.glob("*.txt"))
+    assert sorted(d.doc_id for d in old.documents()) == sorted(p.stem for p in files[:4])
+    question = "لافروف السفارة الروسية"
+    fresh = Assistant(tmp_path / "fresh", embedder="hash")
+    fresh.ingest(files[:4])
+    assert [h.chunk.chunk_id for h in old.search(question).hits] == [h.chunk.chunk_id for h in fresh.search(question).hits]
+    report = old.ingest([files[4]])
+    assert report.added == [files[4].stem]
+    manifest = json.loads((root / old.store.current_snapshot() / "manifest.json").read_text())
+    assert manifest["format_version"] == 3 and manifest["counts"]["documents"] == 5
+    after = Assistant(root, embedder="hash")
+    assert sorted(d.doc_id for d in after.documents()) == sorted(p.stem for p in files)
+    fresh.ingest([files[4]])
+    assert [h.chunk.chunk_id for h in after.search(question).hits] == [h.chunk.chunk_id for h in fresh.search(question).hits]
     assert consistency_problems(after.data) == []

@@ -10,6 +10,7 @@ import ast
 import json
 import os
 import re
+import sqlite3
 import zlib
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from assistant.errors import IndexCorruptError
 import assistant.stores.faiss.snapshots as snapshots_module
 import assistant.stores.faiss.vectors as vectors_module
 from assistant.stores.faiss import LOG_FILES, IndexStore, consistency_problems
+from assistant.stores.faiss.postings import POSTING_FILES
 
 from conftest import ROOT
 
@@ -113,21 +115,25 @@ def ann_index(hash_assistant, seed_copy, monkeypatch):
 def test_index_files_hold_no_pickles(index):
     snap = snapshot_dir(index)
     names = sorted(p.name for p in snap.iterdir())
-    assert names == sorted([*LOG_FILES, "dead.i32", "manifest.json"])
+    assert names == sorted([*LOG_FILES, *POSTING_FILES, "dead.i32", "manifest.json"])
+    manifest = json.loads((snap / "manifest.json").read_text())
+    with sqlite3.connect(index / manifest["tables"]) as db:  # documents as JSON text, spans as int32 pairs
+        for (body,) in db.execute("SELECT body FROM documents"):
+            json.loads(body)
+        assert all(len(blob) % 8 == 0 for (blob,) in db.execute("SELECT sentences FROM chunks"))
     for path in snap.iterdir():
         head = path.read_bytes()[:2]
         assert head[:1] != b"\x80", f"{path.name} starts like a pickle"
-        if path.suffix in (".f32", ".i32"):
+        if path.suffix in (".f32", ".i32", ".i64"):
             assert path.stat().st_size % 4 == 0
         elif path.suffix == ".json":
             json.loads(path.read_text(encoding="utf-8"))
         elif path.suffix == ".jsonl":
             for line in path.read_text(encoding="utf-8").splitlines():
                 json.loads(line)
-    manifest = json.loads((snap / "manifest.json").read_text())
     assert manifest["logs"] == {n: (snap / n).stat().st_size for n in LOG_FILES}
     assert manifest["crc32"] == {n: zlib.crc32((snap / n).read_bytes()) for n in LOG_FILES}
-    assert manifest["files"] == {"dead.i32": 0}
+    assert manifest["files"] == {"dead.i32": 0, **{n: (snap / n).stat().st_size for n in POSTING_FILES}}
 
 
 @pytest.mark.parametrize("name", ["vectors.f32", "bm25_data.f32", "bm25_rownnz.i32"])
@@ -186,25 +192,30 @@ def test_current_pointing_outside_the_index_is_refused(index, pointer):
 
 
 # -- snapshots whose parts disagree -------------------------------------------------------------------------
-def test_chunks_file_with_a_line_removed(index):
+def tables(index: Path) -> sqlite3.Connection:
+    manifest = json.loads((snapshot_dir(index) / "manifest.json").read_text())
+    return sqlite3.connect(index / manifest["tables"], isolation_level=None)
+
+
+def test_chunk_table_with_a_row_removed(index):
     snap = snapshot_dir(index)
-    lines = (snap / "chunks.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
-    (snap / "chunks.jsonl").write_text("".join(lines[:3] + lines[4:]), encoding="utf-8")
-    fix_manifest_sizes(snap)
-    n = len(lines)
+    db = tables(index)
+    n = db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+    db.execute("DELETE FROM chunks WHERE row = 3")
+    db.close()
+    name = json.loads((snap / "manifest.json").read_text())["tables"]
     with pytest.raises(IndexCorruptError, match=re.escape(
-            f"The index snapshot {snap} is damaged (ValueError: chunks.jsonl holds {n - 1} rows, the manifest says {n})")):
+            f"The index snapshot {snap} is damaged (ValueError: {name} holds {n - 1} chunk rows, the manifest says {n})")):
         reopen(index)
 
 
-def test_manifest_listing_other_documents(index):
+def test_document_table_with_a_document_removed(index):
     snap = snapshot_dir(index)
-    manifest = json.loads((snap / "manifest.json").read_text())
-    doc_id = sorted(manifest["documents"])[0]
-    manifest["documents"]["ghost"] = manifest["documents"].pop(doc_id)
-    (snap / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(IndexCorruptError, match=re.escape(
-            "documents.jsonl holds no line for 'ghost' with the manifest's content hash")):
+    db = tables(index)
+    db.execute("DELETE FROM documents WHERE doc_id = (SELECT MIN(doc_id) FROM documents)")
+    db.close()
+    name = json.loads((snap / "manifest.json").read_text())["tables"]
+    with pytest.raises(IndexCorruptError, match=re.escape(f"{name} holds 4 documents, the manifest says 5")):
         reopen(index)
 
 
@@ -218,49 +229,51 @@ def test_manifest_with_wrong_counts_or_hashes(index):
     with pytest.raises(IndexCorruptError, match=re.escape(f"manifest counts {live + 1} live chunks, the snapshot holds {live}")):
         reopen(index)
     manifest = json.loads(original)
-    doc_id = sorted(manifest["documents"])[1]
-    manifest["documents"][doc_id][0] = "0" * 64
+    manifest["counts"]["documents"] += 1
     (snap / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(IndexCorruptError, match=re.escape(f"documents.jsonl holds no line for {doc_id!r} with the manifest's content hash")):
-        reopen(index)
-    manifest = json.loads(original)
-    doc_id = sorted(manifest["documents"])[2]
-    manifest["documents"][doc_id][2] += 1
-    (snap / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(IndexCorruptError, match=re.escape(f"manifest rows of {doc_id}")):
+    with pytest.raises(IndexCorruptError, match=re.escape(f"{manifest['tables']} holds 5 documents, the manifest says 6")):
         reopen(index)
 
 
 def test_bytes_past_the_committed_length_are_ignored_then_cut(index, seed_copy):
-    """What a writer killed mid-append leaves: lines past the manifest's length. Readers ignore them;
-    the next commit cuts them before appending."""
+    """What a writer killed mid-commit leaves: bytes past a log's committed length and table rows of a
+    commit that never became live. Readers ignore them; the next commit cuts them before appending."""
     snap = snapshot_dir(index)
-    documents = (snap / "documents.jsonl").read_text(encoding="utf-8")
-    committed = len(documents.encode("utf-8"))
-    with open(snap / "documents.jsonl", "a", encoding="utf-8") as fh:
-        fh.write(documents.splitlines(keepends=True)[0] + '{"half a line')
+    manifest = json.loads((snap / "manifest.json").read_text())
+    vocab = (snap / "bm25_vocab.txt").read_bytes()
+    with open(snap / "bm25_vocab.txt", "ab") as fh:
+        fh.write(b"half a ter")
+    db = tables(index)
+    db.execute("INSERT INTO documents (doc_id, added, removed, content_hash, source, first_row, n_rows, body) "
+               "SELECT 'ghost', added + 1, NULL, content_hash, source, first_row, n_rows, body FROM documents LIMIT 1")
+    db.execute("UPDATE documents SET removed = ? WHERE doc_id = (SELECT MIN(doc_id) FROM documents)", (manifest["commit"] + 1,))
+    db.execute("INSERT INTO chunks SELECT row + 1000, chunk_id, doc_id, start, stop, page, sentences FROM chunks WHERE row = 0")
+    db.close()
     data = reopen(index)
-    assert len(data.documents) == 5 and consistency_problems(data) == []
+    assert len(data.documents) == 5 and "ghost" not in data.documents and consistency_problems(data) == []
     extra = seed_copy / "zz_new.txt"
     extra.write_text("مقال جديد عن سرت والجفرة وترهونة.", encoding="utf-8")
     assert Assistant(index, embedder="hash").ingest([extra]).added == ["zz_new"]
     new = snapshot_dir(index)
-    text = (new / "documents.jsonl").read_text(encoding="utf-8")
-    assert '{"half a line' not in text and text.startswith(documents)
-    assert len(text.encode("utf-8")) == json.loads((new / "manifest.json").read_text())["logs"]["documents.jsonl"] > committed
-    assert len(reopen(index).documents) == 6
+    text = (new / "bm25_vocab.txt").read_bytes()
+    assert b"half a ter" not in text and text.startswith(vocab)
+    assert len(text) == json.loads((new / "manifest.json").read_text())["logs"]["bm25_vocab.txt"] > len(vocab)
+    after = reopen(index)
+    assert len(after.documents) == 6 and "ghost" not in after.documents and consistency_problems(after) == []
+    db = tables(index)
+    assert db.execute("SELECT COUNT(*) FROM documents WHERE doc_id = 'ghost'").fetchone()[0] == 0
+    assert db.execute("SELECT MAX(row) FROM chunks").fetchone()[0] == len(after.chunks) - 1
+    db.close()
 
 
 def test_chunk_offsets_outside_their_document(index):
-    snap = snapshot_dir(index)
-    lines = (snap / "chunks.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
-    row = json.loads(lines[2])
-    row["end"] = 10**7
-    lines[2] = json.dumps(row, ensure_ascii=False) + "\n"
-    (snap / "chunks.jsonl").write_text("".join(lines), encoding="utf-8")
-    fix_manifest_sizes(snap)
-    with pytest.raises(IndexCorruptError, match=re.escape(f"chunk {row['chunk_id']} offsets {row['start']}..{10**7} fall outside its document")):
-        reopen(index)
+    """Rows are read when a query needs them (not at load, which reads no row): the bad one is refused then."""
+    db = tables(index)
+    chunk_id, start = db.execute("SELECT chunk_id, start FROM chunks WHERE row = 2").fetchone()
+    db.execute("UPDATE chunks SET stop = ? WHERE row = 2", (10**7,))
+    db.close()
+    with pytest.raises(IndexCorruptError, match=re.escape(f"chunk {chunk_id} offsets {start}..{10**7} fall outside its document")):
+        reopen(index).get_chunks([chunk_id])
 
 
 def test_cli_reports_a_damaged_index_without_a_traceback(index, capsys):
@@ -274,7 +287,7 @@ def test_cli_reports_a_damaged_index_without_a_traceback(index, capsys):
 
 
 def test_a_damaged_live_snapshot_is_replaced_by_a_rebuild(index, seed_copy):
-    (snapshot_dir(index) / "chunks.jsonl").write_text("garbage\n")
+    (snapshot_dir(index) / "bm25_rownnz.i32").write_bytes(b"garbage\n")
     with pytest.raises(IndexCorruptError):
         reopen(index)
     report = Assistant(index, embedder="hash").ingest([seed_copy], rebuild=True)

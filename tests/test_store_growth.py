@@ -92,8 +92,9 @@ def test_removed_rows_are_never_returned_and_compaction_starts_a_new_generation(
     first = manifest(index)
     assert first["ann_rows"] == first["counts"]["rows"]  # one commit of 59 rows: all in the graph
     before = IndexStore(index).load()
-    victim = sorted(first["documents"], key=lambda d: first["documents"][d][3])[0]  # the smallest article
-    victim_rows = first["documents"][victim][3]
+    sizes = before.chunk_counts()
+    victim = sorted(sizes, key=lambda d: (sizes[d], d))[0]  # the smallest article
+    victim_rows = sizes[victim]
     assert victim_rows <= 0.2 * first["counts"]["rows"]
     assistant.remove(victim)
     after = manifest(index)
@@ -105,7 +106,8 @@ def test_removed_rows_are_never_returned_and_compaction_starts_a_new_generation(
     assert all(not cid.startswith(f"{victim}#") for cid, _ in data.dense_search(query, 20))
     assert assistant.search(victim_chunk.text, k=5).hits[0].chunk.doc_id != victim
     # Removing more than a fifth of the rows compacts: new generation, no dead rows, same answers.
-    for doc_id in sorted(after["documents"], key=lambda d: after["documents"][d][3])[:2]:
+    sizes = data.chunk_counts()
+    for doc_id in sorted(sizes, key=lambda d: (sizes[d], d))[:2]:
         assistant.remove(doc_id)
     final = manifest(index)
     assert final["generation"] != first["generation"]

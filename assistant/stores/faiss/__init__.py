@@ -54,7 +54,8 @@ from assistant.stores.faiss.checks import consistency_problems
 from assistant.stores.faiss.chunk_rows import ChunkRows
 from assistant.stores.faiss.logs import ANN_FILE, DEAD_FILE, LOG_FILES
 from assistant.stores.faiss.memory import MAX_FLAT_PARTS, IndexData, compact
-from assistant.stores.faiss.snapshots import (COMPACT_DEAD_SHARE, FORMAT_VERSION, KEEP_OLD_SNAPSHOTS, READABLE_FORMATS,
+from assistant.stores.faiss.committing import COMPACT_DEAD_SHARE, FORMAT_VERSION
+from assistant.stores.faiss.snapshots import (KEEP_OLD_SNAPSHOTS, READABLE_FORMATS,
                                               TAIL_MAX_ROWS, IndexStore)
 from assistant.stores.faiss.vectors import (HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M, HNSW_THRESHOLD, build_faiss_index,
                                             build_hnsw)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.stores.base import DocInfo
-from assistant.stores.faiss.logs import LOG_FILES
+from assistant.stores.faiss.logs import LOG_FILES_V2
 from assistant.stores.faiss.memory import IndexData
 
 
@@ -32,16 +32,17 @@ def check_name(name: Any) -> str:
     return name
 
 
-def file_problems(snap: Path, manifest: dict[str, Any]) -> list[str]:
-    """Files missing from a snapshot, shorter than their committed log length, or of another size."""
+def file_problems(snap: Path, manifest: dict[str, Any], log_files: tuple[str, ...] = LOG_FILES_V2) -> list[str]:
+    """Files missing from a snapshot, shorter than their committed log length, or of another size
+    (``log_files``: the logs its format has)."""
     problems = []
     logs, files = manifest.get("logs"), manifest.get("files")
     if not isinstance(logs, dict) or not isinstance(files, dict):
         return ["the manifest's file lists are missing or not mappings"]
-    if set(logs) != set(LOG_FILES):
-        return [f"the manifest lists the logs {sorted(logs)}, expected {sorted(LOG_FILES)}"]
+    if set(logs) != set(log_files):
+        return [f"the manifest lists the logs {sorted(logs)}, expected {sorted(log_files)}"]
     crcs = manifest.get("crc32")
-    if not isinstance(crcs, dict) or set(crcs) != set(LOG_FILES) or not all(isinstance(v, int) for v in crcs.values()):
+    if not isinstance(crcs, dict) or set(crcs) != set(log_files) or not all(isinstance(v, int) for v in crcs.values()):
         return ["the manifest's checksums are missing or malformed"]
     for table, exact in ((logs, False), (files, True)):
         for name, size in table.items():

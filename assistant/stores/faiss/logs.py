@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import zlib
 from pathlib import Path
 from typing import Iterator
@@ -13,8 +14,10 @@ import numpy as np
 
 from assistant.records import Chunk, Document
 
-LOG_FILES = ("documents.jsonl", "chunks.jsonl", "vectors.f32", "bm25_data.f32", "bm25_indices.i32",
-             "bm25_rownnz.i32", "bm25_vocab.txt")
+# Format 3's logs (its documents and chunk rows are in SQLite: tables.py); format 2 also had two
+# JSON-lines logs for them, still read (reading.py).
+LOG_FILES = ("vectors.f32", "bm25_data.f32", "bm25_indices.i32", "bm25_rownnz.i32", "bm25_vocab.txt")
+LOG_FILES_V2 = ("documents.jsonl", "chunks.jsonl", *LOG_FILES)
 DEAD_FILE = "dead.i32"
 ANN_FILE = "ann.faiss"
 
@@ -155,3 +158,10 @@ class LogReader:
     def array(self, dtype: str) -> np.ndarray:
         blocks = list(self.arrays(dtype, max(1, self.left // np.dtype(dtype).itemsize)))
         return blocks[0] if len(blocks) == 1 else np.concatenate(blocks) if blocks else np.zeros(0, dtype=dtype[1:])
+
+
+def test_pause() -> None:
+    """Test hook: sleep ``$ASSISTANT_TEST_SLOW_SAVE`` seconds between the steps of a commit."""
+    delay = os.environ.get("ASSISTANT_TEST_SLOW_SAVE")
+    if delay:
+        time.sleep(float(delay))

@@ -12,7 +12,7 @@ import numpy as np
 from assistant.records import Document
 from assistant.stores.base import DocInfo, IndexSettings
 from assistant.stores.faiss.chunk_rows import ChunkRows
-from assistant.stores.faiss.logs import ANN_FILE, DEAD_FILE, LOG_FILES, LogReader, raw_array, split_lines
+from assistant.stores.faiss.logs import ANN_FILE, DEAD_FILE, LOG_FILES_V2, LogReader, raw_array, split_lines
 from assistant.stores.faiss.memory import IndexData, OnDisk
 from assistant.stores.faiss.vectors import Part, flat_index, read_ann
 from assistant.stores.lexical import BM25Index
@@ -31,9 +31,9 @@ def read_snapshot(snap: Path, manifest: dict[str, Any], base: IndexData | None, 
     generation = str(manifest["generation"])
     old = base.on_disk if base is not None else None
     if old is not None and (old.generation != generation or old.rows > rows or old.n_terms > n_terms
-                            or any(old.logs[f] > logs[f] for f in LOG_FILES)):
+                            or any(old.logs[f] > logs[f] for f in LOG_FILES_V2)):
         base, old = None, None  # compacted or rebuilt since: read everything
-    start = old.logs if old is not None else dict.fromkeys(LOG_FILES, 0)
+    start = old.logs if old is not None else dict.fromkeys(LOG_FILES_V2, 0)
     first_row = old.rows if old is not None else 0
     crcs: dict[str, int] = manifest["crc32"]
 
