@@ -24,7 +24,7 @@ from common import CACHE, percentiles  # noqa: E402
 def main(index_dir: Path, caps: list[int]) -> dict:
     from assistant.retrieval.search import plan_query
     from assistant.stores.faiss import postings
-    from assistant.stores.faiss.store import IndexStore
+    from assistant.stores.faiss import IndexStore
     from assistant.stores.lexical import BM25Index
 
     t = time.perf_counter()
@@ -58,9 +58,13 @@ def main(index_dir: Path, caps: list[int]) -> dict:
             rows, _ = BM25Index.top(disk.score(terms), 50)
             times.append(time.perf_counter() - t)
             got.append(rows.tolist())
-        at10 = np.mean([len(set(g[:10]) & set(r[:10])) / max(1, min(10, len(r))) for g, r in zip(got, reference)])
-        at50 = np.mean([len(set(g) & set(r)) / max(1, len(r)) for g, r in zip(got, reference)])
-        top1 = np.mean([bool(r) and r[0] in g[:10] for g, r in zip(got, reference)])
+        def share(g: list[int], r: list[int], k: int) -> float:
+            """Share of the exact top k found in the capped top k (1.0 when both are empty)."""
+            return len(set(g[:k]) & set(r[:k])) / len(r[:k]) if r else float(not g)
+
+        at10 = np.mean([share(g, r, 10) for g, r in zip(got, reference)])
+        at50 = np.mean([share(g, r, 50) for g, r in zip(got, reference)])
+        top1 = np.mean([r[0] in g[:10] if r else not g for g, r in zip(got, reference)])
         row = {"latency": percentiles(times), "overlap_top10": round(float(at10), 4), "overlap_top50": round(float(at50), 4),
                "exact_top1_in_top10": round(float(top1), 4)}
         out["caps"][str(cap)] = row

@@ -56,8 +56,8 @@ def _fill_missing_vectors(files) -> None:
 def build(n: int, directory: Path) -> dict:
     import scale
     from assistant.core import Assistant
-    from assistant.stores.faiss import store as store_mod
-    from assistant.stores.faiss.store import IndexStore, _Part
+    from assistant.stores.faiss import IndexStore
+    from assistant.stores.faiss import vectors as vectors_mod
 
     probe_assistant = Assistant(CACHE / "unused")
     settings = probe_assistant.settings()
@@ -70,13 +70,13 @@ def build(n: int, directory: Path) -> dict:
     row["build_indexdata_seconds"] = round(time.perf_counter() - t, 2)
     graph = CACHE / f"graph-{n}.ann.faiss"  # the HNSW graph of this size, built once and reused
     t = time.perf_counter()
-    if n >= store_mod.HNSW_THRESHOLD and graph.exists():
-        data.parts = [_Part(0, store_mod._read_faiss(graph, settings.dim))]
+    if vectors_mod.wants_hnsw(n) and graph.exists():
+        data.parts = [vectors_mod.Part(0, vectors_mod.read_ann(graph, settings.dim))]
         data._params = {}
     else:
         data.build_vector_index()
         if data.parts[0].is_hnsw:
-            store_mod._faiss().write_index(data.parts[0].index, str(graph))
+            vectors_mod.load_faiss().write_index(data.parts[0].index, str(graph))
     row["faiss_seconds"] = round(time.perf_counter() - t, 2)
     shutil.rmtree(directory, ignore_errors=True)
     store = IndexStore(directory)

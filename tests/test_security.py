@@ -118,7 +118,7 @@ def test_index_files_hold_no_pickles(index):
     assert names == sorted([*LOG_FILES, *POSTING_FILES, "dead.i32", "manifest.json"])
     manifest = json.loads((snap / "manifest.json").read_text())
     with sqlite3.connect(index / manifest["tables"]) as db:  # documents as JSON text, spans as int32 pairs
-        for (body,) in db.execute("SELECT body FROM documents"):
+        for (body,) in db.execute("SELECT body FROM texts"):
             json.loads(body)
         assert all(len(blob) % 8 == 0 for (blob,) in db.execute("SELECT sentences FROM chunks"))
     for path in snap.iterdir():
@@ -244,8 +244,8 @@ def test_bytes_past_the_committed_length_are_ignored_then_cut(index, seed_copy):
     with open(snap / "bm25_vocab.txt", "ab") as fh:
         fh.write(b"half a ter")
     db = tables(index)
-    db.execute("INSERT INTO documents (doc_id, added, removed, content_hash, source, first_row, n_rows, body) "
-               "SELECT 'ghost', added + 1, NULL, content_hash, source, first_row, n_rows, body FROM documents LIMIT 1")
+    db.execute("INSERT INTO documents (doc_id, added, removed, content_hash, source, first_row, n_rows) "
+               "SELECT 'ghost', added + 1, NULL, content_hash, source, first_row, n_rows FROM documents LIMIT 1")
     db.execute("UPDATE documents SET removed = ? WHERE doc_id = (SELECT MIN(doc_id) FROM documents)", (manifest["commit"] + 1,))
     db.execute("INSERT INTO chunks SELECT row + 1000, chunk_id, doc_id, start, stop, page, sentences FROM chunks WHERE row = 0")
     db.close()

@@ -150,7 +150,7 @@ def save_generation(store: Any, data: IndexData) -> str:
                 "logs": {f: logs[f] for f in BM25_LOGS}, "crc32": {f: crcs[f] for f in BM25_LOGS}}
         del payloads
         doc_ids = _write_tables(store.root / table_name(generation), data)
-        files = write_postings(tmp, m, data.live)
+        files, base["avgdl"] = write_postings(tmp, m, data.live)
         ann_rows = 0
         hnsw = [p for p in data.parts if p.is_hnsw]
         if hnsw:

@@ -107,6 +107,7 @@ class TableIndexData(IndexData):
         self._dead_cache = None
         self._params = {}
         self._bm25_last = None
+        self._known: dict[str, int] = {}  # chunk id -> live row, of rows this snapshot has returned
 
     @property
     def chunks(self):  # type: ignore[override]
@@ -139,16 +140,24 @@ class TableIndexData(IndexData):
 
     # -- rows <-> chunk ids --------------------------------------------------------------------------
     def _ids_of(self, rows: Iterable[int]) -> dict[int, str]:
+        """Chunk ids of the live ones of these rows (remembered: a search's results are asked about next)."""
         live = self._live_mask
-        return self.tables.chunk_ids(r for r in rows if 0 <= r < len(live) and live[r])
+        found = self.tables.chunk_ids(r for r in rows if 0 <= r < len(live) and live[r])
+        if len(self._known) > 100_000:
+            self._known.clear()
+        self._known.update((chunk_id, row) for row, chunk_id in found.items())
+        return found
 
     def _rows_for(self, chunk_ids: Iterable[str]) -> dict[str, int]:
-        live = self._live_mask
-        out = {}
-        for chunk_id, rows in self.tables.rows_of(chunk_ids).items():
+        """The live row of each of these chunk ids (unknown or removed ones left out)."""
+        live, known = self._live_mask, self._known
+        chunk_ids = list(chunk_ids)
+        out = {c: known[c] for c in chunk_ids if c in known}
+        missing = [c for c in chunk_ids if c not in out]
+        for chunk_id, rows in (self.tables.rows_of(missing).items() if missing else ()):
             alive = [r for r in rows if live[r]]
             if alive:
-                out[chunk_id] = alive[-1]
+                out[chunk_id] = known[chunk_id] = alive[-1]
         return out
 
     def dense_search(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
@@ -316,7 +325,7 @@ def read_mapped(root: Path, snap: Path, manifest: dict[str, Any], base: IndexDat
     else:
         if base_rows + len(nnz) != rows:
             raise ValueError(f"BM25 holds {base_rows + len(nnz)} rows, the manifest says {rows}")
-        disk = DiskBM25(new_terms, snap, base_rows, base_terms, base_postings)
+        disk = DiskBM25(new_terms, snap, base_rows, base_terms, base_postings, float(gen["avgdl"]))
         bm25 = disk.extended([], arrays["bm25_data.f32"], arrays["bm25_indices.i32"], nnz)
     on_disk = OnDisk(generation, dict(logs), dict(crcs), rows, ann_rows, n_terms)
     data = TableIndexData(settings, tables, live, parts, bm25, snap.name, on_disk, n_documents)

@@ -1,16 +1,21 @@
 """BM25 postings stored column-major on disk and memory-mapped, so loading an index builds no matrix.
 
 A generation's rows (written by a rebuild or a compaction) are stored as each term's posting list:
-``bm25_cols.i64`` (where each term's postings start), ``bm25_rows.i32`` (the rows) and ``bm25_tf.f32``
-(the term counts), plus ``bm25_len.f32`` (each row's length). Rows appended by later commits are held
-in memory as a small column-major matrix (``DiskBM25.extended``). A query scores only its terms'
-posting lists: each posting's BM25 contribution is computed from its count and row length with the
-live statistics, so scores equal the in-memory scorer's (``BM25Index.score``).
+``bm25_cols.i64`` (where each term's postings start), ``bm25_rows.i32`` (the rows), ``bm25_tf.f32``
+(the term counts) and ``bm25_imp.f32`` (each posting's BM25 weight before idf,
+``tf·(k1+1) / (tf + k1·(1 − b + b·len/avgdl))``, computed once when written), plus ``bm25_len.f32``
+(each row's length). Rows appended by later commits are held in memory as a small column-major
+matrix (``DiskBM25.extended``) and weighed with the current statistics. A query scores only its
+terms' posting lists, one multiply-add per posting, with idf from the current document frequencies;
+the stored weights keep the generation's average row length until the next compaction or rebuild
+(appends move it little), so scores match the in-memory scorer (``BM25Index.score``) up to that drift
+(BENCHMARKS.md measures the top rows against it).
 
 Very long posting lists (a term in more than ``LONG_POSTINGS`` rows) are stored in descending order of
-their contribution at write time and only their first ``LONG_POSTINGS`` postings are scored: such a
-term's other rows hold it with a lower count in a longer row, and a term that common carries little
-weight (BENCHMARKS.md measures hit@k against the exact scorer).
+weight and only their first ``LONG_POSTINGS`` postings are scanned; then the best ``RESCORE`` rows get
+those terms' exact weights from their own term counts (the row-major BM25 logs, memory-mapped). A row
+is missed only when the cut parts of the long lists alone would lift it into the top (BENCHMARKS.md
+measures the top rows against the exact scorer).
 """
 
 from __future__ import annotations
@@ -22,12 +27,14 @@ from scipy import sparse
 
 from assistant.stores.lexical import B, K1, BM25Index
 
-POSTING_FILES = ("bm25_cols.i64", "bm25_rows.i32", "bm25_tf.f32", "bm25_len.f32")
+POSTING_FILES = ("bm25_cols.i64", "bm25_rows.i32", "bm25_tf.f32", "bm25_imp.f32", "bm25_len.f32")
 LONG_POSTINGS = 50_000
+RESCORE = 1_000
 
 
-def write_postings(folder: Path, matrix: sparse.csr_matrix, live: np.ndarray) -> dict[str, int]:
-    """Write ``matrix``'s rows (term counts) as posting files into ``folder``; their sizes by name."""
+def write_postings(folder: Path, matrix: sparse.csr_matrix, live: np.ndarray) -> tuple[dict[str, int], float]:
+    """Write ``matrix``'s rows (term counts) as posting files into ``folder``; their sizes by name and
+    the average row length the weights were computed with."""
     m = sparse.csr_matrix(matrix)
     lengths = np.asarray(m.sum(axis=1), dtype=np.float32).ravel()
     csc = sparse.csc_matrix(m)
@@ -36,13 +43,13 @@ def write_postings(folder: Path, matrix: sparse.csr_matrix, live: np.ndarray) ->
     live_len = lengths[live] if len(live) == len(lengths) else lengths
     avgdl = float(live_len.sum() / max(int((live_len > 0).sum()), 1)) or 1.0
     norm = (K1 * (1 - B + B * lengths / avgdl)).astype(np.float32)
+    impact = (tf * np.float32(K1 + 1) / (tf + norm[rows])).astype("<f4")
     for c in np.flatnonzero(np.diff(cols) > LONG_POSTINGS):
         lo, hi = cols[c], cols[c + 1]
-        r, t = rows[lo:hi], tf[lo:hi]
-        order = np.lexsort((r, -(t / (t + norm[r]))))  # best contribution first; ties by row
-        rows[lo:hi], tf[lo:hi] = r[order], t[order]
+        order = np.lexsort((rows[lo:hi], -impact[lo:hi]))  # best contribution first; ties by row
+        rows[lo:hi], tf[lo:hi], impact[lo:hi] = rows[lo:hi][order], tf[lo:hi][order], impact[lo:hi][order]
     sizes = {}
-    for name, array in zip(POSTING_FILES, (cols, rows, tf, lengths.astype("<f4"))):
+    for name, array in zip(POSTING_FILES, (cols, rows, tf, impact, lengths.astype("<f4"))):
         path = folder / name
         with open(path, "wb") as fh:
             fh.write(array.tobytes())
@@ -51,11 +58,13 @@ def write_postings(folder: Path, matrix: sparse.csr_matrix, live: np.ndarray) ->
 
             os.fsync(fh.fileno())
         sizes[name] = path.stat().st_size
-    return sizes
+    return sizes, avgdl
 
 
-def _map(path: Path, dtype: str, count: int) -> np.ndarray:
-    if path.stat().st_size != count * np.dtype(dtype).itemsize:
+def _map(path: Path, dtype: str, count: int, exact: bool = True) -> np.ndarray:
+    """The first ``count`` values of ``path``, memory-mapped (``exact``: the file holds exactly those)."""
+    size = path.stat().st_size
+    if size < count * np.dtype(dtype).itemsize or (exact and size != count * np.dtype(dtype).itemsize):
         raise ValueError(f"{path.name} has {path.stat().st_size} bytes, expected {count} {np.dtype(dtype).name} values")
     if count == 0:
         return np.zeros(0, dtype=dtype)
@@ -66,7 +75,8 @@ class DiskBM25(BM25Index):
     """``BM25Index`` over memory-mapped posting files (rows ``[0, base_rows)``) plus rows appended
     since, in memory. Never changed once made: ``extended`` returns a new one."""
 
-    def __init__(self, terms: list[str], folder: Path, base_rows: int, base_terms: int, n_postings: int) -> None:
+    def __init__(self, terms: list[str], folder: Path, base_rows: int, base_terms: int, n_postings: int,
+                 avgdl: float) -> None:
         super().__init__()
         self.terms = list(terms)
         self.vocab = {t: i for i, t in enumerate(self.terms)}
@@ -78,7 +88,14 @@ class DiskBM25(BM25Index):
             raise ValueError("bm25_cols.i64 does not describe the posting files")
         self.rows = _map(folder / "bm25_rows.i32", "<i4", n_postings)
         self.tf = _map(folder / "bm25_tf.f32", "<f4", n_postings)
+        self.impact = _map(folder / "bm25_imp.f32", "<f4", n_postings)
         self.base_len = np.asarray(_map(folder / "bm25_len.f32", "<f4", base_rows), dtype=np.float32)
+        # The generation's rows, row-major (the logs' first postings): for rescoring the best rows.
+        self.row_terms = _map(folder / "bm25_indices.i32", "<i4", n_postings, exact=False)
+        self.row_tf = _map(folder / "bm25_data.f32", "<f4", n_postings, exact=False)
+        self.row_nnz = _map(folder / "bm25_rownnz.i32", "<i4", base_rows, exact=False)
+        self.avgdl = float(avgdl)
+        self._row_ptr: np.ndarray | None = None
         self.tail = sparse.csr_matrix((0, len(self.terms)), dtype=np.float32)
         self._stats: tuple | None = None
         self._matrix = None
@@ -100,7 +117,9 @@ class DiskBM25(BM25Index):
         tail = sparse.csr_matrix((self.tail.data, self.tail.indices, self.tail.indptr), shape=(self.tail.shape[0], len(out.terms)))
         out.tail = sparse.vstack([tail, block], format="csr") if tail.shape[0] else block
         out.base_rows, out.base_terms = self.base_rows, self.base_terms
-        out.cols, out.rows, out.tf, out.base_len = self.cols, self.rows, self.tf, self.base_len
+        out.cols, out.rows, out.tf, out.impact, out.base_len = self.cols, self.rows, self.tf, self.impact, self.base_len
+        out.row_terms, out.row_tf, out.row_nnz, out.avgdl = self.row_terms, self.row_tf, self.row_nnz, self.avgdl
+        out._row_ptr = self._row_ptr
         out._stats, out._matrix = None, None
         return out
 
@@ -140,62 +159,96 @@ class DiskBM25(BM25Index):
             avgdl = float(live_len.sum() / n_live) if live_len.sum() else 1.0
             norm = (K1 * (1 - B + B * lengths / avgdl)).astype(np.float32)
             tail_csc = sparse.csc_matrix(self.tail)
-            stats = (norm, live, n_live, tail_csc)
+            all_live = bool(live.all())
+            stats = (norm, live, n_live, tail_csc, all_live, {})
             self._stats = stats
         return stats
 
-    def _postings(self, term_id: int) -> tuple[np.ndarray, np.ndarray, int]:
-        """Live rows and counts of one term (a long list: its first ``LONG_POSTINGS``), and its df."""
-        norm, live, n_live, tail = self._statistics()
-        rows_out, tf_out, df = [], [], 0
+    def _postings(self, term_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+        """One term's postings: the generation's rows and weights (a long list: its first
+        ``LONG_POSTINGS``), the appended rows and counts, and its document frequency. Removed rows are
+        left in (``score`` zeroes them); the df leaves them out except in a long list (it barely moves)."""
+        norm, live, n_live, tail, all_live, _ = self._statistics()
+        empty_i, empty_f = np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32)
+        rows, weights, tail_rows, tail_tf, df = empty_i, empty_f, empty_i, empty_f, 0
         if term_id < self.base_terms:
             lo, hi = int(self.cols[term_id]), int(self.cols[term_id + 1])
-            if hi - lo > LONG_POSTINGS:
-                rows = np.asarray(self.rows[lo : lo + LONG_POSTINGS])
-                tf = np.asarray(self.tf[lo : lo + LONG_POSTINGS])
-                df += hi - lo  # removed rows still counted until compaction (a long list barely moves)
-            else:
-                rows = np.asarray(self.rows[lo:hi])
-                tf = np.asarray(self.tf[lo:hi])
-                keep = live[rows]
-                rows, tf = rows[keep], tf[keep]
-                df += len(rows)
-            if hi - lo > LONG_POSTINGS:
-                keep = live[rows]
-                rows, tf = rows[keep], tf[keep]
-            rows_out.append(rows)
-            tf_out.append(tf)
+            long = hi - lo > LONG_POSTINGS
+            rows = self.rows[lo : lo + LONG_POSTINGS if long else hi]
+            weights = self.impact[lo : lo + LONG_POSTINGS if long else hi]
+            df += hi - lo if long or all_live else int(live[rows].sum())
         if term_id < tail.shape[1]:
             lo, hi = tail.indptr[term_id], tail.indptr[term_id + 1]
             if hi > lo:
-                rows = tail.indices[lo:hi] + self.base_rows
-                keep = live[rows]
-                rows_out.append(rows[keep])
-                tf_out.append(tail.data[lo:hi][keep])
-                df += int(keep.sum())
-        if not rows_out:
-            return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32), 0
-        return (np.concatenate(rows_out) if len(rows_out) > 1 else rows_out[0],
-                np.concatenate(tf_out) if len(tf_out) > 1 else tf_out[0], df)
+                tail_rows = tail.indices[lo:hi] + self.base_rows
+                tail_tf = tail.data[lo:hi]
+                df += int(live[tail_rows].sum())
+        return rows, weights, tail_rows, tail_tf, df
 
     def score(self, weighted_terms: dict[str, float], live: np.ndarray | None = None) -> np.ndarray:
         if live is not None and (self._live is None or len(self._live) != len(live) or not np.array_equal(self._live, live)):
             self.set_live(live)
-        norm, _, n_live, _ = self._statistics()
+        norm, live_rows, n_live, _, all_live, _ = self._statistics()
         scores = np.zeros(self.n_rows, dtype=np.float32)
+        scanned: np.ndarray | None = None  # what the scanned parts of cut lists added
+        cut: dict[int, np.float32] = {}    # term id of a cut list -> its weighted idf
         for term, weight in weighted_terms.items():
             idx = self.vocab.get(term)
             if idx is None:
                 continue
-            rows, tf, df = self._postings(idx)
-            if not len(rows):
+            rows, weights, tail_rows, tail_tf, df = self._postings(idx)
+            if not df:
                 continue
-            idf = np.float32(np.log(1 + (n_live - df + 0.5) / (df + 0.5)) * (K1 + 1) * weight)
-            scores[rows] += tf / (tf + norm[rows]) * idf
+            idf = np.float32(np.log(1 + (n_live - df + 0.5) / (df + 0.5)) * weight)
+            if len(rows) and idx < self.base_terms and self.cols[idx + 1] - self.cols[idx] > len(rows):
+                if scanned is None:
+                    scanned = np.zeros(self.n_rows, dtype=np.float32)
+                scanned[rows] += weights * idf
+                cut[idx] = cut.get(idx, np.float32(0)) + idf
+            elif len(rows):
+                scores[rows] += weights * idf
+            if len(tail_rows):
+                scores[tail_rows] += tail_tf * np.float32(K1 + 1) / (tail_tf + norm[tail_rows]) * idf
+        if scanned is not None:
+            self._rescore(scores, scanned, cut)
+        if not all_live:
+            scores[~live_rows] = 0
         return scores
+
+    def _rescore(self, scores: np.ndarray, scanned: np.ndarray, cut: dict[int, np.float32]) -> None:
+        """Add the cut lists' weights to ``scores``: exact for the best ``RESCORE`` generation rows
+        (from their own term counts), as scanned for the others."""
+        total = scores + scanned
+        base = total[: self.base_rows]
+        candidates = np.flatnonzero(base > 0)
+        if len(candidates) > RESCORE:
+            candidates = candidates[np.argpartition(-base[candidates], RESCORE - 1)[:RESCORE]]
+        if self._row_ptr is None:
+            self._row_ptr = np.concatenate([[0], np.cumsum(self.row_nnz, dtype=np.int64)])
+        starts = self._row_ptr[candidates]
+        counts = self._row_ptr[candidates + 1] - starts
+        n = int(counts.sum())
+        at = np.repeat(starts - (np.cumsum(counts) - counts), counts) + np.arange(n)
+        owner = np.repeat(np.arange(len(candidates)), counts)
+        terms = np.asarray(self.row_terms[at])
+        ids = np.fromiter(cut, dtype=np.int64, count=len(cut))
+        order = np.argsort(ids)
+        ids, idfs = ids[order], np.fromiter(cut.values(), dtype=np.float32, count=len(cut))[order]
+        pos = np.minimum(np.searchsorted(ids, terms), len(ids) - 1)
+        hit = ids[pos] == terms
+        tf, owner, idf = np.asarray(self.row_tf[at])[hit], owner[hit], idfs[pos[hit]]
+        norm = np.float32(K1) * (1 - B + B * self.base_len[candidates[owner]] / np.float32(self.avgdl))
+        exact = np.zeros(len(candidates), dtype=np.float32)
+        np.add.at(exact, owner, tf * np.float32(K1 + 1) / (tf + norm) * idf)
+        total[candidates] = scores[candidates] + exact
+        scores[:] = total
 
     def document_frequency(self, term: str) -> int:
         idx = self.vocab.get(term)
         if idx is None:
             return 0
-        return self._postings(idx)[2]
+        cache = self._statistics()[5]
+        df = cache.get(idx)
+        if df is None:
+            df = cache[idx] = self._postings(idx)[4]
+        return df

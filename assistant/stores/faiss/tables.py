@@ -24,14 +24,14 @@ from assistant.errors import IndexCorruptError
 from assistant.records import Chunk, Document
 from assistant.stores.base import DocInfo
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS documents (
     id INTEGER PRIMARY KEY, doc_id TEXT NOT NULL, added INTEGER NOT NULL, removed INTEGER,
-    content_hash TEXT NOT NULL, source TEXT NOT NULL, first_row INTEGER NOT NULL, n_rows INTEGER NOT NULL,
-    body TEXT NOT NULL);
+    content_hash TEXT NOT NULL, source TEXT NOT NULL, first_row INTEGER NOT NULL, n_rows INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS documents_by_id ON documents (doc_id);
+CREATE TABLE IF NOT EXISTS texts (id INTEGER PRIMARY KEY, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS chunks (
     row INTEGER PRIMARY KEY, chunk_id TEXT NOT NULL, doc_id TEXT NOT NULL, start INTEGER NOT NULL,
     stop INTEGER NOT NULL, page INTEGER, sentences BLOB NOT NULL);
@@ -39,6 +39,7 @@ CREATE INDEX IF NOT EXISTS chunks_by_id ON chunks (chunk_id);
 """
 _VISIBLE = "added <= ? AND (removed IS NULL OR removed > ?)"
 _DOC_CACHE = 4096   # documents kept parsed (a query reads the few its hits come from)
+_ROW_CACHE = 200_000  # chunk rows kept as read (about 40 MB at most)
 _IN_BATCH = 500     # SQLite's default limit on host parameters is 999
 
 
@@ -99,13 +100,15 @@ class Tables:
         self._conn.execute("PRAGMA query_only=1")
         self._lock = threading.Lock()
         self._docs: dict[str, Document | None] = {}
+        # Committed rows never change (shared by the snapshots of this file that follow this one).
+        self._raw: dict[int, tuple] = {}
 
     def at(self, commit: int, rows: int) -> "Tables":
         """The same file as a later snapshot sees it (shares this connection and its cache of
         documents, which never change once visible; a removed one is dropped from the cache)."""
         out = Tables.__new__(Tables)
         out.path, out.commit, out.rows = self.path, commit, rows
-        out._conn, out._lock, out._docs = self._conn, self._lock, {}
+        out._conn, out._lock, out._docs, out._raw = self._conn, self._lock, {}, self._raw
         return out
 
     def _query(self, sql: str, args: tuple = ()) -> list[tuple]:
@@ -120,7 +123,8 @@ class Tables:
     def document(self, doc_id: str) -> Document | None:
         if doc_id in self._docs:
             return self._docs[doc_id]
-        found = self._query(f"SELECT body FROM documents WHERE doc_id = ? AND {_VISIBLE}", (doc_id, self.commit, self.commit))
+        found = self._query(f"SELECT body FROM texts WHERE id = (SELECT id FROM documents WHERE doc_id = ? AND {_VISIBLE})",
+                            (doc_id, self.commit, self.commit))
         doc = Document.from_dict(json.loads(found[0][0])) if found else None
         if len(self._docs) >= _DOC_CACHE:
             self._docs.clear()
@@ -138,7 +142,8 @@ class Tables:
             yield DocInfo(*row)
 
     def documents(self) -> Iterator[Document]:
-        for (body,) in self._query(f"SELECT body FROM documents WHERE {_VISIBLE} ORDER BY first_row", (self.commit, self.commit)):
+        for (body,) in self._query(f"SELECT t.body FROM documents d JOIN texts t ON t.id = d.id WHERE {_VISIBLE} "
+                                   "ORDER BY d.first_row", (self.commit, self.commit)):
             yield Document.from_dict(json.loads(body))
 
     def n_documents(self) -> int:
@@ -156,14 +161,24 @@ class Tables:
         return problems
 
     # -- chunk rows --------------------------------------------------------------------------------
+    def _rows(self, rows: Iterable[int]) -> dict[int, tuple]:
+        """Raw rows ``(chunk_id, doc_id, start, stop, page, spans)``, from the cache or SQLite."""
+        raw = self._raw
+        wanted = [int(r) for r in rows if 0 <= r < self.rows]
+        missing = [r for r in wanted if r not in raw]
+        if missing:
+            if len(raw) > _ROW_CACHE:
+                raw.clear()
+            for i in range(0, len(missing), _IN_BATCH):
+                part = missing[i : i + _IN_BATCH]
+                for row, *rest in self._query("SELECT row, chunk_id, doc_id, start, stop, page, sentences FROM chunks "
+                                              f"WHERE row IN ({','.join('?' * len(part))})", tuple(part)):
+                    raw[row] = tuple(rest)
+        return {r: raw[r] for r in wanted if r in raw}
+
     def chunk_ids(self, rows: Iterable[int]) -> dict[int, str]:
         """Chunk id of each of these rows (removed rows included: the caller filters by its live mask)."""
-        out: dict[int, str] = {}
-        rows = [int(r) for r in rows if 0 <= r < self.rows]
-        for i in range(0, len(rows), _IN_BATCH):
-            part = rows[i : i + _IN_BATCH]
-            out.update(self._query(f"SELECT row, chunk_id FROM chunks WHERE row IN ({','.join('?' * len(part))})", tuple(part)))
-        return out
+        return {row: values[0] for row, values in self._rows(rows).items()}
 
     def rows_of(self, chunk_ids: Iterable[str]) -> dict[str, list[int]]:
         """Every row (below this snapshot's count) holding each chunk id, in row order."""
@@ -180,20 +195,15 @@ class Tables:
     def chunks(self, rows: Iterable[int]) -> dict[int, Chunk]:
         """The ``Chunk`` of each of these rows, its text sliced from its document."""
         out: dict[int, Chunk] = {}
-        rows = [int(r) for r in rows if 0 <= r < self.rows]
-        for i in range(0, len(rows), _IN_BATCH):
-            part = rows[i : i + _IN_BATCH]
-            found = self._query("SELECT row, chunk_id, doc_id, start, stop, page, sentences FROM chunks "
-                                f"WHERE row IN ({','.join('?' * len(part))})", tuple(part))
-            for row, chunk_id, doc_id, start, stop, page, spans in found:
-                doc = self.document(doc_id)
-                if doc is None:
-                    continue
-                if not 0 <= start < stop <= len(doc.text):
-                    raise IndexCorruptError(f"chunk {chunk_id} offsets {start}..{stop} fall outside its document "
-                                            f"(in {self.path}). Rebuild the index: assistant ingest --rebuild")
-                out[row] = Chunk(chunk_id=chunk_id, doc_id=doc_id, start=start, end=stop, text=doc.text[start:stop],
-                                 sentences=_unspans(spans), page=page)
+        for row, (chunk_id, doc_id, start, stop, page, spans) in self._rows(rows).items():
+            doc = self.document(doc_id)
+            if doc is None:
+                continue
+            if not 0 <= start < stop <= len(doc.text):
+                raise IndexCorruptError(f"chunk {chunk_id} offsets {start}..{stop} fall outside its document "
+                                        f"(in {self.path}). Rebuild the index: assistant ingest --rebuild")
+            out[row] = Chunk(chunk_id=chunk_id, doc_id=doc_id, start=start, end=stop, text=doc.text[start:stop],
+                             sentences=_unspans(spans), page=page)
         return out
 
     def chunk_rows(self) -> Iterator[tuple[int, str, str, int, int, tuple, int | None]]:
@@ -250,15 +260,17 @@ class TableWriter:
         c = self.conn
         c.execute("BEGIN IMMEDIATE")
         try:
+            c.execute("DELETE FROM texts WHERE id IN (SELECT id FROM documents WHERE added > ?)", (live_commit,))
             c.execute("DELETE FROM documents WHERE added > ?", (live_commit,))
             c.execute("UPDATE documents SET removed = NULL WHERE removed > ?", (live_commit,))
             c.execute("DELETE FROM chunks WHERE row >= ?", (live_rows,))
             gone = list(dict.fromkeys([*removed, *(d.doc_id for d, _ in docs)]))
             c.executemany("UPDATE documents SET removed = ? WHERE doc_id = ? AND removed IS NULL", [(commit, d) for d in gone])
-            c.executemany("INSERT INTO documents (doc_id, added, removed, content_hash, source, first_row, n_rows, body) "
-                          "VALUES (?, ?, NULL, ?, ?, ?, ?, ?)",
-                          [(doc.doc_id, commit, info.content_hash, info.source, info.first_row, info.n_rows, doc_body(doc))
-                           for doc, info in docs])
+            for doc, info in docs:
+                cursor = c.execute("INSERT INTO documents (doc_id, added, removed, content_hash, source, first_row, n_rows) "
+                                   "VALUES (?, ?, NULL, ?, ?, ?, ?)",
+                                   (doc.doc_id, commit, info.content_hash, info.source, info.first_row, info.n_rows))
+                c.execute("INSERT INTO texts (id, body) VALUES (?, ?)", (cursor.lastrowid, doc_body(doc)))
             c.executemany("INSERT INTO chunks (row, chunk_id, doc_id, start, stop, page, sentences) VALUES (?, ?, ?, ?, ?, ?, ?)",
                           [(row, "", "", 0, 0, None, b"") if ch is None else  # a removed row keeps its place
                            (row, ch.chunk_id, ch.doc_id, ch.start, ch.end, ch.page, _spans(ch.sentences)) for row, ch in chunks])
