@@ -42,9 +42,9 @@ def main(index_dir: Path, caps: list[int]) -> dict:
     reference, times = [], []
     for terms in plans:
         t = time.perf_counter()
-        rows, _ = BM25Index.top(exact.score(terms), 50)
+        rows, scores = BM25Index.top(exact.score(terms), 50)
         times.append(time.perf_counter() - t)
-        reference.append(rows.tolist())
+        reference.append((rows.tolist(), scores))
     out: dict = {"rows": len(data.live), "load_seconds": round(load_s, 3), "exact_prepare_seconds": round(prepare_s, 2),
                  "queries": len(plans), "exact": percentiles(times), "caps": {}}
     print(f"{out['rows']} rows: load {load_s:.2f} s; exact scorer (prepared in {prepare_s:.1f} s): "
@@ -55,21 +55,33 @@ def main(index_dir: Path, caps: list[int]) -> dict:
         got, times = [], []
         for terms in plans:
             t = time.perf_counter()
-            rows, _ = BM25Index.top(disk.score(terms), 50)
+            rows, scores = BM25Index.top(disk.score(terms), 50)
             times.append(time.perf_counter() - t)
-            got.append(rows.tolist())
+            got.append((rows.tolist(), scores))
         def share(g: list[int], r: list[int], k: int) -> float:
             """Share of the exact top k found in the capped top k (1.0 when both are empty)."""
             return len(set(g[:k]) & set(r[:k])) / len(r[:k]) if r else float(not g)
 
-        at10 = np.mean([share(g, r, 10) for g, r in zip(got, reference)])
-        at50 = np.mean([share(g, r, 50) for g, r in zip(got, reference)])
-        top1 = np.mean([r[0] in g[:10] if r else not g for g, r in zip(got, reference)])
+        def same_scores(g: np.ndarray, r: np.ndarray, k: int) -> float:
+            """Share of ranks 1..k whose score equals the exact scorer's at that rank: ties broken
+            differently do not count (the replicated indexes hold each passage 10 or 100 times)."""
+            if not len(r):
+                return float(not len(g))
+            k = min(k, len(r))
+            return float(np.isclose(np.resize(g[:k], k) if len(g) else np.zeros(k), r[:k], rtol=1e-4).mean())
+
+        at10 = np.mean([share(g[0], r[0], 10) for g, r in zip(got, reference)])
+        at50 = np.mean([share(g[0], r[0], 50) for g, r in zip(got, reference)])
+        top1 = np.mean([r[0][0] in g[0][:10] if r[0] else not g[0] for g, r in zip(got, reference)])
+        score10 = np.mean([same_scores(g[1], r[1], 10) for g, r in zip(got, reference)])
+        score50 = np.mean([same_scores(g[1], r[1], 50) for g, r in zip(got, reference)])
         row = {"latency": percentiles(times), "overlap_top10": round(float(at10), 4), "overlap_top50": round(float(at50), 4),
-               "exact_top1_in_top10": round(float(top1), 4)}
+               "exact_top1_in_top10": round(float(top1), 4), "same_score_top10": round(float(score10), 4),
+               "same_score_top50": round(float(score50), 4)}
         out["caps"][str(cap)] = row
         print(f"cap {cap or 'none'}: p50 {row['latency']['p50_ms']:.2f} ms, p95 {row['latency']['p95_ms']:.2f} ms; "
-              f"top-10 overlap {at10:.3f}, top-50 overlap {at50:.3f}, exact top-1 within top 10: {top1:.3f}")
+              f"top-10 overlap {at10:.3f}, top-50 overlap {at50:.3f}, exact top-1 within top 10: {top1:.3f}; "
+              f"same score at rank 1..10 {score10:.3f}, 1..50 {score50:.3f}")
     return out
 
 

@@ -393,6 +393,16 @@ def sweep(sizes: list[int], ann_sizes: set[int], time_budget_s: float) -> dict:
 
 
 # -- the fresh process --------------------------------------------------------------------------------
+def _rss_split_mb() -> dict[str, float]:
+    """Resident memory by kind: anonymous (the process's own) and file-backed (pages of memory-mapped
+    index files, shared with the page cache and dropped under memory pressure)."""
+    out = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(("RssAnon:", "RssFile:", "RssShmem:")):
+            out[line.split(":")[0].lower()] = round(int(line.split()[1]) / 1024, 1)
+    return out
+
+
 def _rss_mb() -> float:
     import psutil
 
@@ -447,6 +457,7 @@ def probe_main(index_dir: Path, queries_path: Path, out_path: Path, add_article:
     data = assistant.data
     load_s = time.perf_counter() - t
     rss_load = _rss_mb()
+    rss_load_split = _rss_split_mb()
     retriever = HybridRetriever(data, embedder)
     vectors = [np.asarray(q["vector"], dtype=np.float32) for q in queries]
     t = time.perf_counter()
@@ -502,12 +513,14 @@ def probe_main(index_dir: Path, queries_path: Path, out_path: Path, add_article:
         abstained += answer.abstained
     lat["ask"] = percentiles(times)
     rss_queries = _rss_mb()
+    rss_queries_split = _rss_split_mb()
     load_average.append(os.getloadavg()[0])
     result = {
         "load_average_during": [round(x, 2) for x in load_average],
         "import_seconds": round(import_s, 3), "load_seconds": round(load_s, 3), "first_query_seconds": round(first_query_s, 3),
         "rss_start_mb": round(rss_start, 1), "rss_after_imports_mb": round(rss_imports, 1),
         "rss_after_load_mb": round(rss_load, 1), "index_rss_mb": round(rss_load - rss_imports, 1),
+        "rss_after_load_split_mb": rss_load_split, "rss_after_queries_split_mb": rss_queries_split,
         "rss_after_queries_mb": round(rss_queries, 1), "latency": lat, "ask_abstained": abstained,
         "faiss_loaded": data.faiss_type, "rows": len(data.chunks),
         "profile_hybrid_query": profile,
@@ -528,7 +541,10 @@ def probe_main(index_dir: Path, queries_path: Path, out_path: Path, add_article:
             t = time.perf_counter()
             followed = assistant.data
             refresh_s = time.perf_counter() - t
-            probe_text = next(c.text for c in followed.chunks[::-1] if c is not None and c.doc_id == article.stem)
+            # Its last chunk, looked up by id (chunk ids are "<doc id>#<n>"; iterating every row of a
+            # million-row index to find it would measure the probe, not the product).
+            found = followed.get_chunks([f"{article.stem}#{i}" for i in range(report.chunks_added)])
+            probe_text = found[max(found, key=lambda c: int(c.rsplit("#", 1)[1]))].text
             t = time.perf_counter()
             hits = assistant.search(probe_text, 5).hits
             first_search_s = time.perf_counter() - t

@@ -100,6 +100,7 @@ def probe(directory: Path, out: Path) -> dict:
     summary = {
         "rows": result["rows"], "faiss": result["faiss_loaded"], "load_s": result["load_seconds"],
         "rss_after_load_mb": result["rss_after_load_mb"], "rss_after_queries_mb": result["rss_after_queries_mb"],
+        "rss_after_load_split_mb": result.get("rss_after_load_split_mb"), "rss_after_queries_split_mb": result.get("rss_after_queries_split_mb"),
         "peak_rss_mb": result["peak_rss_mb"], "first_query_s": result["first_query_seconds"],
         "retrieval_p50_ms": lat["hybrid_no_embed"]["p50_ms"], "retrieval_p95_ms": lat["hybrid_no_embed"]["p95_ms"],
         "dense_p50_ms": lat["dense_no_embed"]["p50_ms"], "bm25_p50_ms": lat["lexical_no_embed"]["p50_ms"],

@@ -28,8 +28,8 @@ from scipy import sparse
 from assistant.stores.lexical import B, K1, BM25Index
 
 POSTING_FILES = ("bm25_cols.i64", "bm25_rows.i32", "bm25_tf.f32", "bm25_imp.f32", "bm25_len.f32")
-LONG_POSTINGS = 50_000
-RESCORE = 1_000
+LONG_POSTINGS = 10_000
+RESCORE = 2_000
 
 
 def write_postings(folder: Path, matrix: sparse.csr_matrix, live: np.ndarray) -> tuple[dict[str, int], float]:
@@ -218,9 +218,10 @@ class DiskBM25(BM25Index):
     def _rescore(self, scores: np.ndarray, scanned: np.ndarray, cut: dict[int, np.float32]) -> None:
         """Add the cut lists' weights to ``scores``: exact for the best ``RESCORE`` generation rows
         (from their own term counts), as scanned for the others."""
-        total = scores + scanned
+        total = scanned
+        total += scores
         base = total[: self.base_rows]
-        candidates = np.flatnonzero(base > 0)
+        candidates = np.flatnonzero(base)
         if len(candidates) > RESCORE:
             candidates = candidates[np.argpartition(-base[candidates], RESCORE - 1)[:RESCORE]]
         if self._row_ptr is None:
