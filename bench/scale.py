@@ -543,7 +543,7 @@ def probe_main(index_dir: Path, queries_path: Path, out_path: Path, add_article:
             refresh_s = time.perf_counter() - t
             # Its last chunk, looked up by id (chunk ids are "<doc id>#<n>"; iterating every row of a
             # million-row index to find it would measure the probe, not the product).
-            found = followed.get_chunks([f"{article.stem}#{i}" for i in range(report.chunks_added)])
+            found = followed.get_chunks([f"{article.stem}#{i}" for i in range(max(report.chunks_added, 64))])
             probe_text = found[max(found, key=lambda c: int(c.rsplit("#", 1)[1]))].text
             t = time.perf_counter()
             hits = assistant.search(probe_text, 5).hits

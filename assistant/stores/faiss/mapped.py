@@ -325,7 +325,7 @@ def read_mapped(root: Path, snap: Path, manifest: dict[str, Any], base: IndexDat
     else:
         if base_rows + len(nnz) != rows:
             raise ValueError(f"BM25 holds {base_rows + len(nnz)} rows, the manifest says {rows}")
-        disk = DiskBM25(new_terms, snap, base_rows, base_terms, base_postings, float(gen["avgdl"]))
+        disk = DiskBM25(new_terms, snap, base_rows, base_terms, base_postings)
         bm25 = disk.extended([], arrays["bm25_data.f32"], arrays["bm25_indices.i32"], nnz)
     on_disk = OnDisk(generation, dict(logs), dict(crcs), rows, ann_rows, n_terms)
     data = TableIndexData(settings, tables, live, parts, bm25, snap.name, on_disk, n_documents)

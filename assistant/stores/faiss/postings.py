@@ -4,18 +4,12 @@ A generation's rows (written by a rebuild or a compaction) are stored as each te
 ``bm25_cols.i64`` (where each term's postings start), ``bm25_rows.i32`` (the rows), ``bm25_tf.f32``
 (the term counts) and ``bm25_imp.f32`` (each posting's BM25 weight before idf,
 ``tf·(k1+1) / (tf + k1·(1 − b + b·len/avgdl))``, computed once when written), plus ``bm25_len.f32``
-(each row's length). Rows appended by later commits are held in memory as a small column-major
-matrix (``DiskBM25.extended``) and weighed with the current statistics. A query scores only its
-terms' posting lists, one multiply-add per posting, with idf from the current document frequencies;
-the stored weights keep the generation's average row length until the next compaction or rebuild
-(appends move it little), so scores match the in-memory scorer (``BM25Index.score``) up to that drift
-(BENCHMARKS.md measures the top rows against it).
-
-Very long posting lists (a term in more than ``LONG_POSTINGS`` rows) are stored in descending order of
-weight and only their first ``LONG_POSTINGS`` postings are scanned; then the best ``RESCORE`` rows get
-those terms' exact weights from their own term counts (the row-major BM25 logs, memory-mapped). A row
-is missed only when the cut parts of the long lists alone would lift it into the top (BENCHMARKS.md
-measures the top rows against the exact scorer).
+(each row's length). These files are a scipy CSC matrix as they are: a query is one sparse product
+over its terms' columns (C loops, no Python arithmetic per posting), weighted by idf from the current
+document frequencies. Rows appended by later commits are held in memory as a small matrix
+(``DiskBM25.extended``) and weighed with the current statistics. The stored weights keep the
+generation's average row length until the next compaction or rebuild (appends move it little), so
+scores equal the in-memory scorer's (``BM25Index.score``) up to that drift.
 """
 
 from __future__ import annotations
@@ -28,8 +22,6 @@ from scipy import sparse
 from assistant.stores.lexical import B, K1, BM25Index
 
 POSTING_FILES = ("bm25_cols.i64", "bm25_rows.i32", "bm25_tf.f32", "bm25_imp.f32", "bm25_len.f32")
-LONG_POSTINGS = 10_000
-RESCORE = 2_000
 
 
 def write_postings(folder: Path, matrix: sparse.csr_matrix, live: np.ndarray) -> tuple[dict[str, int], float]:
@@ -44,10 +36,6 @@ def write_postings(folder: Path, matrix: sparse.csr_matrix, live: np.ndarray) ->
     avgdl = float(live_len.sum() / max(int((live_len > 0).sum()), 1)) or 1.0
     norm = (K1 * (1 - B + B * lengths / avgdl)).astype(np.float32)
     impact = (tf * np.float32(K1 + 1) / (tf + norm[rows])).astype("<f4")
-    for c in np.flatnonzero(np.diff(cols) > LONG_POSTINGS):
-        lo, hi = cols[c], cols[c + 1]
-        order = np.lexsort((rows[lo:hi], -impact[lo:hi]))  # best contribution first; ties by row
-        rows[lo:hi], tf[lo:hi], impact[lo:hi] = rows[lo:hi][order], tf[lo:hi][order], impact[lo:hi][order]
     sizes = {}
     for name, array in zip(POSTING_FILES, (cols, rows, tf, impact, lengths.astype("<f4"))):
         path = folder / name
@@ -75,8 +63,7 @@ class DiskBM25(BM25Index):
     """``BM25Index`` over memory-mapped posting files (rows ``[0, base_rows)``) plus rows appended
     since, in memory. Never changed once made: ``extended`` returns a new one."""
 
-    def __init__(self, terms: list[str], folder: Path, base_rows: int, base_terms: int, n_postings: int,
-                 avgdl: float) -> None:
+    def __init__(self, terms: list[str], folder: Path, base_rows: int, base_terms: int, n_postings: int) -> None:
         super().__init__()
         self.terms = list(terms)
         self.vocab = {t: i for i, t in enumerate(self.terms)}
@@ -90,12 +77,10 @@ class DiskBM25(BM25Index):
         self.tf = _map(folder / "bm25_tf.f32", "<f4", n_postings)
         self.impact = _map(folder / "bm25_imp.f32", "<f4", n_postings)
         self.base_len = np.asarray(_map(folder / "bm25_len.f32", "<f4", base_rows), dtype=np.float32)
-        # The generation's rows, row-major (the logs' first postings): for rescoring the best rows.
-        self.row_terms = _map(folder / "bm25_indices.i32", "<i4", n_postings, exact=False)
-        self.row_tf = _map(folder / "bm25_data.f32", "<f4", n_postings, exact=False)
-        self.row_nnz = _map(folder / "bm25_rownnz.i32", "<i4", base_rows, exact=False)
-        self.avgdl = float(avgdl)
-        self._row_ptr: np.ndarray | None = None
+        # The weights as a CSC matrix over the mapped files (scipy keeps the arrays as they are: int32
+        # indices and pointers, float32 data; nothing is copied).
+        self.weights = sparse.csc_matrix((self.impact, self.rows, self.cols.astype(np.int32 if n_postings < 2**31 else np.int64)),
+                                         shape=(base_rows, base_terms), copy=False)
         self.tail = sparse.csr_matrix((0, len(self.terms)), dtype=np.float32)
         self._stats: tuple | None = None
         self._matrix = None
@@ -118,8 +103,7 @@ class DiskBM25(BM25Index):
         out.tail = sparse.vstack([tail, block], format="csr") if tail.shape[0] else block
         out.base_rows, out.base_terms = self.base_rows, self.base_terms
         out.cols, out.rows, out.tf, out.impact, out.base_len = self.cols, self.rows, self.tf, self.impact, self.base_len
-        out.row_terms, out.row_tf, out.row_nnz, out.avgdl = self.row_terms, self.row_tf, self.row_nnz, self.avgdl
-        out._row_ptr = self._row_ptr
+        out.weights = self.weights
         out._stats, out._matrix = None, None
         return out
 
@@ -164,92 +148,53 @@ class DiskBM25(BM25Index):
             self._stats = stats
         return stats
 
-    def _postings(self, term_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
-        """One term's postings: the generation's rows and weights (a long list: its first
-        ``LONG_POSTINGS``), the appended rows and counts, and its document frequency. Removed rows are
-        left in (``score`` zeroes them); the df leaves them out except in a long list (it barely moves)."""
-        norm, live, n_live, tail, all_live, _ = self._statistics()
-        empty_i, empty_f = np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32)
-        rows, weights, tail_rows, tail_tf, df = empty_i, empty_f, empty_i, empty_f, 0
-        if term_id < self.base_terms:
-            lo, hi = int(self.cols[term_id]), int(self.cols[term_id + 1])
-            long = hi - lo > LONG_POSTINGS
-            rows = self.rows[lo : lo + LONG_POSTINGS if long else hi]
-            weights = self.impact[lo : lo + LONG_POSTINGS if long else hi]
-            df += hi - lo if long or all_live else int(live[rows].sum())
-        if term_id < tail.shape[1]:
-            lo, hi = tail.indptr[term_id], tail.indptr[term_id + 1]
-            if hi > lo:
-                tail_rows = tail.indices[lo:hi] + self.base_rows
-                tail_tf = tail.data[lo:hi]
-                df += int(live[tail_rows].sum())
-        return rows, weights, tail_rows, tail_tf, df
+    def _df(self, term_id: int) -> int:
+        """Live rows holding the term (cached for the current live mask)."""
+        _, live, _, tail, all_live, cache = self._statistics()
+        df = cache.get(term_id)
+        if df is None:
+            df = 0
+            if term_id < self.base_terms:
+                lo, hi = int(self.cols[term_id]), int(self.cols[term_id + 1])
+                df = hi - lo if all_live else int(live[self.rows[lo:hi]].sum())
+            if term_id < tail.shape[1]:
+                lo, hi = tail.indptr[term_id], tail.indptr[term_id + 1]
+                df += int(live[tail.indices[lo:hi] + self.base_rows].sum()) if hi > lo else 0
+            cache[term_id] = df
+        return df
 
     def score(self, weighted_terms: dict[str, float], live: np.ndarray | None = None) -> np.ndarray:
         if live is not None and (self._live is None or len(self._live) != len(live) or not np.array_equal(self._live, live)):
             self.set_live(live)
-        norm, live_rows, n_live, _, all_live, _ = self._statistics()
-        scores = np.zeros(self.n_rows, dtype=np.float32)
-        scanned: np.ndarray | None = None  # what the scanned parts of cut lists added
-        cut: dict[int, np.float32] = {}    # term id of a cut list -> its weighted idf
+        norm, live_rows, n_live, tail, all_live, _ = self._statistics()
+        columns, idfs = [], []
         for term, weight in weighted_terms.items():
             idx = self.vocab.get(term)
             if idx is None:
                 continue
-            rows, weights, tail_rows, tail_tf, df = self._postings(idx)
-            if not df:
-                continue
-            idf = np.float32(np.log(1 + (n_live - df + 0.5) / (df + 0.5)) * weight)
-            if len(rows) and idx < self.base_terms and self.cols[idx + 1] - self.cols[idx] > len(rows):
-                if scanned is None:
-                    scanned = np.zeros(self.n_rows, dtype=np.float32)
-                scanned[rows] += weights * idf
-                cut[idx] = cut.get(idx, np.float32(0)) + idf
-            elif len(rows):
-                scores[rows] += weights * idf
-            if len(tail_rows):
-                scores[tail_rows] += tail_tf * np.float32(K1 + 1) / (tail_tf + norm[tail_rows]) * idf
-        if scanned is not None:
-            self._rescore(scores, scanned, cut)
+            df = self._df(idx)
+            if df:
+                columns.append(idx)
+                idfs.append(np.log(1 + (n_live - df + 0.5) / (df + 0.5)) * weight)
+        if not columns:
+            return np.zeros(self.n_rows, dtype=np.float32)
+        idf = np.asarray(idfs, dtype=np.float32)
+        base = [i for i, c in enumerate(columns) if c < self.base_terms]
+        if base and not tail.shape[0]:
+            scores = np.asarray(self.weights[:, [columns[i] for i in base]] @ idf[base], dtype=np.float32)
+        else:
+            scores = np.zeros(self.n_rows, dtype=np.float32)
+            if base:
+                scores[: self.base_rows] = self.weights[:, [columns[i] for i in base]] @ idf[base]
+        if tail.shape[0]:
+            part = tail[:, columns]  # term counts of the appended rows, weighed with the current statistics
+            counts = part.data
+            part.data = counts * np.float32(K1 + 1) / (counts + norm[self.base_rows + part.indices])
+            scores[self.base_rows :] = part @ idf
         if not all_live:
             scores[~live_rows] = 0
         return scores
 
-    def _rescore(self, scores: np.ndarray, scanned: np.ndarray, cut: dict[int, np.float32]) -> None:
-        """Add the cut lists' weights to ``scores``: exact for the best ``RESCORE`` generation rows
-        (from their own term counts), as scanned for the others."""
-        total = scanned
-        total += scores
-        base = total[: self.base_rows]
-        candidates = np.flatnonzero(base)
-        if len(candidates) > RESCORE:
-            candidates = candidates[np.argpartition(-base[candidates], RESCORE - 1)[:RESCORE]]
-        if self._row_ptr is None:
-            self._row_ptr = np.concatenate([[0], np.cumsum(self.row_nnz, dtype=np.int64)])
-        starts = self._row_ptr[candidates]
-        counts = self._row_ptr[candidates + 1] - starts
-        n = int(counts.sum())
-        at = np.repeat(starts - (np.cumsum(counts) - counts), counts) + np.arange(n)
-        owner = np.repeat(np.arange(len(candidates)), counts)
-        terms = np.asarray(self.row_terms[at])
-        ids = np.fromiter(cut, dtype=np.int64, count=len(cut))
-        order = np.argsort(ids)
-        ids, idfs = ids[order], np.fromiter(cut.values(), dtype=np.float32, count=len(cut))[order]
-        pos = np.minimum(np.searchsorted(ids, terms), len(ids) - 1)
-        hit = ids[pos] == terms
-        tf, owner, idf = np.asarray(self.row_tf[at])[hit], owner[hit], idfs[pos[hit]]
-        norm = np.float32(K1) * (1 - B + B * self.base_len[candidates[owner]] / np.float32(self.avgdl))
-        exact = np.zeros(len(candidates), dtype=np.float32)
-        np.add.at(exact, owner, tf * np.float32(K1 + 1) / (tf + norm) * idf)
-        total[candidates] = scores[candidates] + exact
-        scores[:] = total
-
     def document_frequency(self, term: str) -> int:
         idx = self.vocab.get(term)
-        if idx is None:
-            return 0
-        cache = self._statistics()[5]
-        df = cache.get(idx)
-        if df is None:
-            df = cache[idx] = self._postings(idx)[4]
-        return df
+        return 0 if idx is None else self._df(idx)
