@@ -101,7 +101,7 @@ class TableIndexData(IndexData):
         self.parts = parts
         self.snapshot = snapshot
         self.on_disk = on_disk
-        self.n_documents = n_documents
+        self._n_documents = n_documents
         self._rows = None
         self._live_cache = live
         self._dead_cache = None
@@ -205,6 +205,9 @@ class TableIndexData(IndexData):
 
     def get_document(self, doc_id: str) -> Document | None:
         return self.tables.document(doc_id)
+
+    def n_documents(self) -> int:
+        return self._n_documents
 
     def list_documents(self) -> list[Document]:
         return sorted(self.tables.documents(), key=lambda d: d.doc_id)
