@@ -351,7 +351,7 @@ def sweep(sizes: list[int], ann_sizes: set[int], time_budget_s: float) -> dict:
             store.save(data)
         row["save_seconds"] = round(time.perf_counter() - t, 2)
         snap = directory / (store.current_snapshot() or "")
-        row["disk_bytes"] = dir_size(snap)
+        row["disk_bytes"] = dir_size(directory)  # the snapshot and the SQLite tables beside it
         row["disk_files"] = {p.name: p.stat().st_size for p in sorted(snap.iterdir())}
         log(f"scale {n}: {row['faiss_type']} built in {row['faiss_build_seconds']} s, saved in {row['save_seconds']} s, "
             f"{row['disk_bytes'] / 2**20:.0f} MiB on disk")
