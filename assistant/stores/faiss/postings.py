@@ -49,10 +49,9 @@ def write_postings(folder: Path, matrix: sparse.csr_matrix, live: np.ndarray) ->
     return sizes, avgdl
 
 
-def _map(path: Path, dtype: str, count: int, exact: bool = True) -> np.ndarray:
-    """The first ``count`` values of ``path``, memory-mapped (``exact``: the file holds exactly those)."""
-    size = path.stat().st_size
-    if size < count * np.dtype(dtype).itemsize or (exact and size != count * np.dtype(dtype).itemsize):
+def _map(path: Path, dtype: str, count: int) -> np.ndarray:
+    """The ``count`` values ``path`` holds, memory-mapped."""
+    if path.stat().st_size != count * np.dtype(dtype).itemsize:
         raise ValueError(f"{path.name} has {path.stat().st_size} bytes, expected {count} {np.dtype(dtype).name} values")
     if count == 0:
         return np.zeros(0, dtype=dtype)
