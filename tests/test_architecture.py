@@ -111,3 +111,16 @@ def test_every_module_imports():
         except Exception as exc:  # noqa: BLE001 - reported below with the module's name
             failures[module.name] = repr(exc)
     assert not failures, failures
+
+
+def test_import_paths_of_earlier_versions_still_work():
+    from assistant import Answer, Assistant, AssistantError, Citation  # noqa: F401
+    from assistant.adapters.langchain import LangChainEmbeddings as Canonical
+    from assistant.embeddings import LangChainEmbeddings, make_embedder  # noqa: F401
+    from assistant.ingest.web import Fetcher as CanonicalFetcher
+    from assistant.lc import AssistantRetriever, AssistantVectorStore  # noqa: F401
+    from assistant.llm import llm_from_settings  # noqa: F401
+    from assistant.web import Feed, FetchPolicy, Fetcher  # noqa: F401
+
+    assert LangChainEmbeddings is Canonical and Fetcher is CanonicalFetcher  # the same classes, not copies
+    assert {"index_dir", "embedder", "k"} <= set(AssistantRetriever.model_fields)
