@@ -47,3 +47,62 @@ def test_top_returns_the_best_matching_rows_best_first_ties_by_row():
     assert rows.tolist() == [1, 3, 5] and values.tolist() == [2.0, 2.0, 1.0]
     rows, _ = BM25Index.top(scores, 10)  # only rows sharing a term (score > 0)
     assert rows.tolist() == [1, 3, 5, 2]
+
+
+def test_top_breaks_ties_at_the_last_place_by_row():
+    scores = np.array([0.0, 1.0, 3.0] + [1.0] * 40, dtype=np.float32)
+    rows, values = BM25Index.top(scores, 4)
+    assert rows.tolist() == [2, 1, 3, 4] and values.tolist() == [3.0, 1.0, 1.0, 1.0]
+
+
+def _disk_index(tmp_path, live: np.ndarray, shuffled: bool = False):
+    """A ``DiskBM25`` over posting files written from a random corpus (its longest column optionally
+    stored out of row order, as some files written so far hold their long columns)."""
+    from assistant.stores.faiss.postings import DiskBM25, write_postings
+
+    rng = np.random.default_rng(7)
+    vocabulary = [f"t{i}" for i in range(40)]
+    weights = 1.0 / np.arange(1, 41)  # a few common terms, many rare ones
+    rows = [list(rng.choice(vocabulary, size=int(rng.integers(1, 12)), p=weights / weights.sum())) for _ in range(3000)]
+    memory = BM25Index()
+    memory.add(rows)
+    write_postings(tmp_path, memory.matrix, live)
+    cols = np.fromfile(tmp_path / "bm25_cols.i64", dtype="<i8")
+    if shuffled:
+        longest = int(np.argmax(np.diff(cols)))
+        lo, hi = cols[longest], cols[longest + 1]
+        for name, dtype in (("bm25_rows.i32", "<i4"), ("bm25_imp.f32", "<f4"), ("bm25_tf.f32", "<f4")):
+            values = np.fromfile(tmp_path / name, dtype=dtype)
+            values[lo:hi] = values[lo:hi][::-1]
+            values.tofile(tmp_path / name)
+    disk = DiskBM25(memory.terms, tmp_path, len(rows), len(memory.terms), int(cols[-1]))
+    disk.set_live(live)
+    return disk
+
+
+@pytest.mark.parametrize("head", [1, 50, 20_000])
+@pytest.mark.parametrize("shuffled, kept", [(False, 0), (True, 16_000_000), (True, 0)])
+def test_pruned_top_rows_equal_scoring_every_row(tmp_path, monkeypatch, head, shuffled, kept):
+    """Exact with removed rows, a column out of order (sorted in memory, or too big to keep: read
+    through), and the head lists small (pruning, two rounds) or covering every term."""
+    import assistant.stores.faiss.postings as postings
+
+    monkeypatch.setattr(postings, "HEAD_POSTINGS", head)
+    monkeypatch.setattr(postings, "SORTED_POSTINGS_KEPT", kept)
+    live = np.ones(3000, dtype=bool)
+    live[::7] = False
+    disk = _disk_index(tmp_path, live, shuffled)
+    rng = np.random.default_rng(3)
+    settled = 0
+    for _ in range(60):
+        terms = {f"t{i}": float(rng.choice([1.0, 0.8, 0.5])) for i in rng.choice(40, size=int(rng.integers(1, 8)), replace=False)}
+        every = disk.score(terms)
+        want_rows, want_scores = disk.top(every, 10)
+        found = disk.top_rows(terms, 10)
+        if found is not None:
+            settled += 1
+            assert found[0].tolist() == want_rows.tolist()
+            assert found[1].tolist() == want_scores.tolist()  # the same float32 sums, to the bit
+        some = rng.choice(3000, size=50, replace=False)
+        assert disk.scores_of(terms, some).tolist() == every[some].tolist()
+    assert settled > 30  # the pruned path answered most queries

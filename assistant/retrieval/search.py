@@ -120,8 +120,7 @@ def best_span(chunk: Chunk, terms: dict[str, float], idf: dict[str, float] | Non
     """
     spans = chunk.sentences or ((chunk.start, chunk.end),)
     best = None
-    for start, end in spans:
-        sentence_terms = set(tokenize(chunk.text[start - chunk.start : end - chunk.start]))
+    for (start, end), sentence_terms in zip(spans, _sentence_terms(chunk, spans)):
         score = sum(w * (idf.get(t, 1.0) if idf else 1.0) for t, w in terms.items() if t in sentence_terms)
         key = (score, end - start)
         if best is None or key > best[0]:
@@ -130,20 +129,43 @@ def best_span(chunk: Chunk, terms: dict[str, float], idf: dict[str, float] | Non
     return best[1], best[2], best[0][0]
 
 
+# What is worked out from a chunk's text alone, kept per chunk (id and offsets): the same passages
+# come back query after query, and tokenizing them was a third of a warm query's time.
 _TERMS_CACHE: "OrderedDict[tuple[str, int, int], frozenset[str]]" = OrderedDict()
+_LANGUAGE_CACHE: "OrderedDict[tuple[str, int, int], str]" = OrderedDict()
+_SENTENCES_CACHE: "OrderedDict[tuple[str, int, int], tuple[frozenset[str], ...]]" = OrderedDict()
 _TERMS_CACHE_SIZE = 20_000
 
 
+def _remember(cache: OrderedDict, key: tuple, value):
+    cache[key] = value
+    if len(cache) > _TERMS_CACHE_SIZE:
+        cache.popitem(last=False)
+    return value
+
+
 def _chunk_terms(chunk: Chunk) -> frozenset[str]:
-    """The chunk's lexical terms (cached: the same passages come back query after query)."""
+    """The chunk's lexical terms."""
     key = (chunk.chunk_id, chunk.start, chunk.end)
     terms = _TERMS_CACHE.get(key)
-    if terms is None:
-        terms = frozenset(tokenize(chunk.text))
-        _TERMS_CACHE[key] = terms
-        if len(_TERMS_CACHE) > _TERMS_CACHE_SIZE:
-            _TERMS_CACHE.popitem(last=False)
-    return terms
+    return terms if terms is not None else _remember(_TERMS_CACHE, key, frozenset(tokenize(chunk.text)))
+
+
+def _chunk_language(chunk: Chunk) -> str:
+    """``text_language`` of the chunk's text."""
+    key = (chunk.chunk_id, chunk.start, chunk.end)
+    language = _LANGUAGE_CACHE.get(key)
+    return language if language is not None else _remember(_LANGUAGE_CACHE, key, text_language(chunk.text))
+
+
+def _sentence_terms(chunk: Chunk, spans: Sequence[tuple[int, int]]) -> tuple[frozenset[str], ...]:
+    """The lexical terms of each of ``spans`` (the chunk's sentences)."""
+    key = (chunk.chunk_id, chunk.start, chunk.end)
+    found = _SENTENCES_CACHE.get(key)
+    if found is None or len(found) != len(spans):
+        found = _remember(_SENTENCES_CACHE, key, tuple(frozenset(tokenize(chunk.text[a - chunk.start : b - chunk.start]))
+                                                       for a, b in spans))
+    return found
 
 
 class HybridRetriever:
@@ -235,6 +257,7 @@ class HybridRetriever:
         lexical = data.lexical_search(plan.terms, fetch) if mode in ("hybrid", "lexical") and plan.terms else []
         dense_scores = dict(dense)
         lexical_scores = dict(lexical)
+        candidate_chunks: dict[str, Chunk] | None = None
         if mode == "hybrid" and self.fusion == "convex":
             assert query_vector is not None
             candidates = sorted(set(dense_scores) | set(lexical_scores))
@@ -243,13 +266,13 @@ class HybridRetriever:
             dense_scores = data.dense_scores(candidates, query_vector)
             lexical_scores = data.lexical_scores(candidates, plan.terms) if plan.terms else {}
             groups = None
+            candidate_chunks = data.get_chunks(candidates)  # once: grouping, coverage and the hits read them
             if self.per_language and lexical_scores:
-                texts = data.get_chunks(list(lexical_scores))
-                groups = {row: text_language(chunk.text) for row, chunk in texts.items()}
+                groups = {row: _chunk_language(candidate_chunks[row]) for row in lexical_scores if row in candidate_chunks}
                 if len(set(groups.values())) < 2:
                     groups = None  # one language: one maximum, as before
             if self.coverage_mix > 0 and plan.concepts:
-                coverage = self._coverage(plan, candidates, weights)
+                coverage = self._coverage(plan, candidates, weights, candidate_chunks)
                 bm25 = convex_fusion({}, lexical_scores, 0.0, groups)
                 lexical_scores_mixed = {row: self.coverage_mix * coverage.get(row, 0.0) + (1 - self.coverage_mix) * bm25.get(row, 0.0)
                                         for row in set(coverage) | set(bm25)}
@@ -261,7 +284,7 @@ class HybridRetriever:
         else:
             fused = dict(dense if mode == "dense" else lexical)
         order = sorted(fused, key=lambda c: (-fused[c], c))[:k]
-        chunks = data.get_chunks(order)
+        chunks = candidate_chunks if candidate_chunks is not None else data.get_chunks(order)
         idf = self._idf(plan)
         hits = []
         documents: dict[str, Document | None] = {}
@@ -291,14 +314,18 @@ class HybridRetriever:
         top_dense = max(dense_scores.values()) if dense_scores else 0.0
         return SearchResult(hits, plan, top_dense, query, query_vector, weights)
 
-    def _coverage(self, plan: QueryPlan, candidates: Sequence[str], weights: dict[str, float]) -> dict[str, float]:
-        """Share of the question's concepts (rarity-weighted, in either language) each candidate holds."""
+    def _coverage(self, plan: QueryPlan, candidates: Sequence[str], weights: dict[str, float],
+                  chunks: dict[str, Chunk] | None = None) -> dict[str, float]:
+        """Share of the question's concepts (rarity-weighted, in either language) each candidate holds
+        (``chunks``: the candidates' chunks when already read)."""
         total = sum(weights.values())
         if total <= 0:
             return {}
         concepts = [c for c in plan.concepts if c.label in weights]
         out = {}
-        for row, chunk in self.data.get_chunks(list(candidates)).items():
+        if chunks is None:
+            chunks = self.data.get_chunks(list(candidates))
+        for row, chunk in chunks.items():
             terms = _chunk_terms(chunk)
             share = sum(weights[label] for label in {c.label for c in concepts if c.terms & terms}) / total
             if share > 0:

@@ -226,11 +226,13 @@ class BM25Index:
         """The ``n`` best rows of ``score``'s result with a score above 0, best first, and their scores.
 
         Selects among the rows that share a term with the query, not among every row: at 1M rows a
-        partition of the whole array cost more than the scoring."""
+        partition of the whole array cost more than the scoring. Ties: the earlier row first, also
+        at the ``n``-th place (a partition alone would pick any of the rows tied there)."""
         candidates = np.flatnonzero(scores > 0)
         if len(candidates) > n:
-            candidates = candidates[np.argpartition(-scores[candidates], n - 1)[:n]]
-        rows = candidates[np.lexsort((candidates, -scores[candidates]))]  # ties: the earlier row first
+            theta = scores[candidates[np.argpartition(-scores[candidates], n - 1)[:n]]].min()
+            candidates = candidates[scores[candidates] >= theta]
+        rows = candidates[np.lexsort((candidates, -scores[candidates]))][:n]
         return rows, scores[rows]
 
     def document_frequency(self, term: str) -> int:

@@ -181,7 +181,8 @@ class TableIndexData(IndexData):
     def lexical_search(self, terms: dict[str, float], n: int) -> list[tuple[str, float]]:
         if n <= 0:
             return []
-        rows, scores = self.bm25.top(self._bm25_all(terms), n)
+        found = self.bm25.top_rows(terms, n) if terms else None
+        rows, scores = found if found is not None else self.bm25.top(self._bm25_all(terms), n)
         ids = self._ids_of(rows.tolist())
         return [(ids[r], float(s)) for r, s in zip(rows.tolist(), scores) if r in ids]
 
@@ -195,8 +196,16 @@ class TableIndexData(IndexData):
 
     def lexical_scores(self, chunk_ids: list[str], terms: dict[str, float]) -> dict[str, float]:
         rows = self._rows_for(chunk_ids)
-        scores = self._bm25_all(terms)
-        return {c: float(scores[rows[c]]) for c in chunk_ids if c in rows and scores[rows[c]] > 0}
+        known = [c for c in chunk_ids if c in rows]
+        if not known or not terms:
+            return {}
+        # Only these rows' postings are read (the whole score array only if the last search built it).
+        last = self._bm25_last
+        if last is not None and last[0] == tuple(sorted(terms.items())):
+            scores = last[1][[rows[c] for c in known]]
+        else:
+            scores = self.bm25.scores_of(terms, np.asarray([rows[c] for c in known], dtype=np.int64))
+        return {c: float(s) for c, s in zip(known, scores) if s > 0}
 
     def get_chunks(self, chunk_ids: list[str]) -> dict[str, Chunk]:
         rows = self._rows_for(chunk_ids)

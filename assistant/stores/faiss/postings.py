@@ -21,6 +21,13 @@ from scipy import sparse
 
 from assistant.stores.lexical import B, K1, BM25Index
 
+# Max-score pruning (``DiskBM25.top_rows``): the head lists start at this many postings and grow
+# four-fold while the top is not settled, up to MAX_HEAD_POSTINGS; past that every row is scored
+# (one sparse product costs about as much as searching that many rows in the other lists).
+HEAD_POSTINGS = 20_000
+MAX_HEAD_POSTINGS = 400_000
+# Columns found out of order on disk are sorted once and kept, up to this many postings (8 bytes each).
+SORTED_POSTINGS_KEPT = 16_000_000
 POSTING_FILES = ("bm25_cols.i64", "bm25_rows.i32", "bm25_tf.f32", "bm25_imp.f32", "bm25_len.f32")
 
 
@@ -83,6 +90,8 @@ class DiskBM25(BM25Index):
         self.tail = sparse.csr_matrix((0, len(self.terms)), dtype=np.float32)
         self._stats: tuple | None = None
         self._matrix = None
+        self._column_cache: dict[int, tuple[np.ndarray, np.ndarray, float, bool]] = {}
+        self._sorted = [0]  # postings held sorted in memory (a list: shared with ``extended`` copies)
 
     # -- rows appended since the generation was written ------------------------------------------
     def extended(self, new_terms, data: np.ndarray, indices: np.ndarray, nnz: np.ndarray) -> "DiskBM25":
@@ -104,6 +113,7 @@ class DiskBM25(BM25Index):
         out.cols, out.rows, out.tf, out.impact, out.base_len = self.cols, self.rows, self.tf, self.impact, self.base_len
         out.weights = self.weights
         out._stats, out._matrix = None, None
+        out._column_cache, out._sorted = self._column_cache, self._sorted
         return out
 
     @property
@@ -162,10 +172,9 @@ class DiskBM25(BM25Index):
             cache[term_id] = df
         return df
 
-    def score(self, weighted_terms: dict[str, float], live: np.ndarray | None = None) -> np.ndarray:
-        if live is not None and (self._live is None or len(self._live) != len(live) or not np.array_equal(self._live, live)):
-            self.set_live(live)
-        norm, live_rows, n_live, tail, all_live, _ = self._statistics()
+    def _columns(self, weighted_terms: dict[str, float]) -> tuple[list[int], np.ndarray]:
+        """The query's columns that live rows hold, and their weights (idf × the term's weight, float32)."""
+        n_live = self._statistics()[2]
         columns, idfs = [], []
         for term, weight in weighted_terms.items():
             idx = self.vocab.get(term)
@@ -175,9 +184,15 @@ class DiskBM25(BM25Index):
             if df:
                 columns.append(idx)
                 idfs.append(np.log(1 + (n_live - df + 0.5) / (df + 0.5)) * weight)
+        return columns, np.asarray(idfs, dtype=np.float32)
+
+    def score(self, weighted_terms: dict[str, float], live: np.ndarray | None = None) -> np.ndarray:
+        if live is not None and (self._live is None or len(self._live) != len(live) or not np.array_equal(self._live, live)):
+            self.set_live(live)
+        norm, live_rows, n_live, tail, all_live, _ = self._statistics()
+        columns, idf = self._columns(weighted_terms)
         if not columns:
             return np.zeros(self.n_rows, dtype=np.float32)
-        idf = np.asarray(idfs, dtype=np.float32)
         base = [i for i, c in enumerate(columns) if c < self.base_terms]
         if base and not tail.shape[0]:
             scores = np.asarray(self.weights[:, [columns[i] for i in base]] @ idf[base], dtype=np.float32)
@@ -186,13 +201,152 @@ class DiskBM25(BM25Index):
             if base:
                 scores[: self.base_rows] = self.weights[:, [columns[i] for i in base]] @ idf[base]
         if tail.shape[0]:
-            part = tail[:, columns]  # term counts of the appended rows, weighed with the current statistics
-            counts = part.data
-            part.data = counts * np.float32(K1 + 1) / (counts + norm[self.base_rows + part.indices])
-            scores[self.base_rows :] = part @ idf
+            scores[self.base_rows :] = self._tail_scores(columns, idf)
         if not all_live:
             scores[~live_rows] = 0
         return scores
+
+    def _tail_scores(self, columns: list[int], idf: np.ndarray) -> np.ndarray:
+        """Scores of the rows appended since the generation (term counts weighed with the current statistics)."""
+        norm, tail = self._statistics()[0], self._statistics()[3]
+        part = tail[:, columns]
+        counts = part.data
+        part.data = counts * np.float32(K1 + 1) / (counts + norm[self.base_rows + part.indices])
+        return np.asarray(part @ idf, dtype=np.float32)
+
+    # -- exact top rows and scores of a few rows, without scoring every row ---------------------------
+    def _column(self, column: int) -> tuple[np.ndarray, np.ndarray, float, bool]:
+        """A generation column's rows and weights, its largest weight and whether its rows are in
+        order (cached per column: the files never change). Files written so far may hold a long
+        column's rows out of order: such a column is sorted once and kept in memory (up to
+        ``SORTED_POSTINGS_KEPT`` postings; past that it is read through, never binary-searched)."""
+        found = self._column_cache.get(column)
+        if found is None:
+            lo, hi = int(self.cols[column]), int(self.cols[column + 1])
+            rows, weights = self.rows[lo:hi], self.impact[lo:hi]
+            in_order = hi - lo < 2 or not bool((rows[1:] < rows[:-1]).any())
+            if not in_order and self._sorted[0] + (hi - lo) <= SORTED_POSTINGS_KEPT:
+                order = np.argsort(rows, kind="stable")
+                rows, weights, in_order = rows[order], weights[order], True
+                self._sorted[0] += hi - lo
+            found = self._column_cache[column] = (rows, weights, float(weights.max()) if hi > lo else 0.0, in_order)
+        return found
+
+    def _base_scores(self, columns: list[int], idf: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Scores of these generation rows (sorted, distinct) over the generation columns, summed in
+        float32 in column order as the sparse product does, so the scores are the same to the bit. A
+        short sorted column is binary-searched for the rows; a long one is read through and its rows
+        looked up in a row → position table."""
+        out = np.zeros(len(rows), dtype=np.float32)
+        if not len(rows):
+            return out
+        needles = rows.astype(self.rows.dtype)  # the lists' own type: searchsorted would copy them otherwise
+        where: np.ndarray | None = None
+        for column, weight in zip(columns, idf):
+            if column >= self.base_terms:
+                continue
+            postings, weights, _, in_order = self._column(column)
+            if not len(postings):
+                continue
+            if in_order and len(needles) * 16 < len(postings):
+                at = np.minimum(np.searchsorted(postings, needles), len(postings) - 1)
+                found = postings[at] == needles
+                if found.any():
+                    out[found] += weights[at[found]] * weight
+            else:
+                if where is None:
+                    where = np.zeros(self.base_rows, dtype=np.int32)  # position + 1 of each row asked about
+                    where[needles] = np.arange(1, len(needles) + 1, dtype=np.int32)
+                at = where[postings]
+                hit = np.flatnonzero(at)
+                if len(hit):
+                    out[at[hit] - 1] += weights[hit] * weight
+        return out
+
+    def scores_of(self, weighted_terms: dict[str, float], rows: np.ndarray) -> np.ndarray:
+        """``score(weighted_terms)[rows]`` (rows distinct), reading only these rows' postings."""
+        rows = np.asarray(rows, dtype=np.int64)
+        _, live, _, tail, all_live, _ = self._statistics()
+        columns, idf = self._columns(weighted_terms)
+        out = np.zeros(len(rows), dtype=np.float32)
+        if not columns or not len(rows):
+            return out
+        order = np.argsort(rows, kind="stable")
+        in_base = rows[order] < self.base_rows
+        sorted_rows = rows[order]
+        out[order[in_base]] = self._base_scores(columns, idf, sorted_rows[in_base])
+        if tail.shape[0] and not in_base.all():
+            out[order[~in_base]] = self._tail_scores(columns, idf)[sorted_rows[~in_base] - self.base_rows]
+        if not all_live:
+            out[~live[rows]] = 0
+        return out
+
+    def top_rows(self, weighted_terms: dict[str, float], n: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """``top(score(weighted_terms), n)`` found from the postings of the query's rarest terms, or None
+        when that does not settle it (the caller then scores every row).
+
+        Max-score pruning (Turtle and Flood 1995, as in Lucene and PISA): a row holding none of the
+        "head" terms (the ones with the largest weight × largest stored weight, taken until their
+        lists hold ``HEAD_POSTINGS``) scores at most the sum of the other terms' bounds. The rows of
+        the head lists are scored exactly over every term; when their ``n``-th best score is above
+        that bound, no other row can enter the top ``n`` (nor tie with it), so they are the exact
+        answer, in the same order and with the same scores.
+        """
+        _, live, _, tail, all_live, _ = self._statistics()
+        columns, idf = self._columns(weighted_terms)
+        if not columns or n <= 0 or float(idf.min()) <= 0:
+            return None
+        base = [(self._column(c)[2] * float(w), c, int(self.cols[c + 1] - self.cols[c]))
+                for c, w in zip(columns, idf) if c < self.base_terms]
+        base.sort(key=lambda b: -b[0])
+        bounds = np.cumsum([b[0] for b in base][::-1])[::-1].tolist() + [0.0]  # bound of the terms from i on
+        tail_rows = np.zeros(0, dtype=np.int64)
+        tail_scores = np.zeros(0, dtype=np.float32)
+        if tail.shape[0]:
+            found = self._tail_scores(columns, idf)
+            if not all_live:
+                found[~live[self.base_rows :]] = 0
+            tail_rows = np.flatnonzero(found > 0)
+            tail_scores, tail_rows = found[tail_rows], tail_rows + self.base_rows
+        # Round one scores the rows of the terms with the largest bounds (lists up to HEAD_POSTINGS):
+        # their n-th best score is a lower bound of the answer's, which says how many terms a row must
+        # hold at least one of to reach it; round two scores the rows of those terms' lists, if needed.
+        head, budget = 0, HEAD_POSTINGS
+        for _ in range(2):
+            postings = 0
+            head_before, head = head, 0
+            while head < len(base) and (head == 0 or postings + base[head][2] <= budget):
+                postings += base[head][2]
+                head += 1
+            if head <= head_before or postings > MAX_HEAD_POSTINGS:
+                return None
+            rows = np.sort(np.concatenate([self._column(c)[0] for _, c, _ in base[:head]])).astype(np.int64)
+            if len(rows) > 1:  # distinct (np.unique hashes: slower than this)
+                rows = rows[np.concatenate(([True], rows[1:] != rows[:-1]))]
+            if not all_live:
+                rows = rows[live[rows]]
+            scores = self._base_scores(columns, idf, rows)
+            rows, scores = np.concatenate([rows, tail_rows]), np.concatenate([scores, tail_scores])
+            keep = scores > 0
+            rows, scores = rows[keep], scores[keep]
+            if head == len(base):  # every row with a score is here
+                order = np.lexsort((rows, -scores))[:n]
+                return rows[order], scores[order]
+            if len(rows) < n:
+                return None
+            theta = float(np.partition(scores, len(scores) - n)[len(scores) - n])
+            # Float32 sums may round above the exact bound: a margin keeps the test safe.
+            margin = lambda bound: bound * (1 + 1e-4) + 1e-6  # noqa: E731
+            if theta > margin(bounds[head]):
+                picked = np.flatnonzero(scores >= theta)
+                order = picked[np.lexsort((rows[picked], -scores[picked]))][:n]
+                return rows[order], scores[order]
+            # The fewest terms whose remaining bound is below theta, and their postings.
+            need = next(i for i in range(head, len(base) + 1) if theta > margin(bounds[i]))
+            budget = sum(b[2] for b in base[:need])
+            if budget > MAX_HEAD_POSTINGS:
+                return None
+        return None
 
     def document_frequency(self, term: str) -> int:
         idx = self.vocab.get(term)

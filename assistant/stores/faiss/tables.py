@@ -40,6 +40,7 @@ CREATE INDEX IF NOT EXISTS chunks_by_id ON chunks (chunk_id);
 _VISIBLE = "added <= ? AND (removed IS NULL OR removed > ?)"
 _DOC_CACHE = 4096   # documents kept parsed (a query reads the few its hits come from)
 _ROW_CACHE = 200_000  # chunk rows kept as read (about 40 MB at most)
+_CHUNK_CACHE = 20_000  # ``Chunk`` objects kept as made (a hybrid query asks for its ~100 candidates three times)
 _IN_BATCH = 500     # SQLite's default limit on host parameters is 999
 
 
@@ -102,6 +103,7 @@ class Tables:
         self._docs: dict[str, Document | None] = {}
         # Committed rows never change (shared by the snapshots of this file that follow this one).
         self._raw: dict[int, tuple] = {}
+        self._made: dict[int, Chunk] = {}  # this snapshot's chunks as made (their documents are visible here)
 
     def at(self, commit: int, rows: int) -> "Tables":
         """The same file as a later snapshot sees it (shares this connection and its cache of
@@ -109,6 +111,7 @@ class Tables:
         out = Tables.__new__(Tables)
         out.path, out.commit, out.rows = self.path, commit, rows
         out._conn, out._lock, out._docs, out._raw = self._conn, self._lock, {}, self._raw
+        out._made = {}
         return out
 
     def _query(self, sql: str, args: tuple = ()) -> list[tuple]:
@@ -194,16 +197,26 @@ class Tables:
 
     def chunks(self, rows: Iterable[int]) -> dict[int, Chunk]:
         """The ``Chunk`` of each of these rows, its text sliced from its document."""
+        made = self._made
+        rows = [int(r) for r in rows]
         out: dict[int, Chunk] = {}
-        for row, (chunk_id, doc_id, start, stop, page, spans) in self._rows(rows).items():
+        for r in rows:  # ``get``: another thread may clear the cache meanwhile
+            chunk = made.get(r)
+            if chunk is not None:
+                out[r] = chunk
+        if len(out) == len(rows):
+            return out
+        if len(made) > _CHUNK_CACHE:
+            made.clear()
+        for row, (chunk_id, doc_id, start, stop, page, spans) in self._rows(r for r in rows if r not in out).items():
             doc = self.document(doc_id)
             if doc is None:
                 continue
             if not 0 <= start < stop <= len(doc.text):
                 raise IndexCorruptError(f"chunk {chunk_id} offsets {start}..{stop} fall outside its document "
                                         f"(in {self.path}). Rebuild the index: assistant ingest --rebuild")
-            out[row] = Chunk(chunk_id=chunk_id, doc_id=doc_id, start=start, end=stop, text=doc.text[start:stop],
-                             sentences=_unspans(spans), page=page)
+            out[row] = made[row] = Chunk(chunk_id=chunk_id, doc_id=doc_id, start=start, end=stop, text=doc.text[start:stop],
+                                         sentences=_unspans(spans), page=page)
         return out
 
     def chunk_rows(self) -> Iterator[tuple[int, str, str, int, int, tuple, int | None]]:
