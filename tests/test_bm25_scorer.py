@@ -57,7 +57,8 @@ def test_top_breaks_ties_at_the_last_place_by_row():
 
 def _disk_index(tmp_path, live: np.ndarray, shuffled: bool = False):
     """A ``DiskBM25`` over posting files written from a random corpus (its longest column optionally
-    stored out of row order, as some files written so far hold their long columns)."""
+    stored out of row order, as files written by earlier versions of ``write_postings`` hold their long
+    columns)."""
     from assistant.stores.faiss.postings import DiskBM25, write_postings
 
     rng = np.random.default_rng(7)
@@ -106,3 +107,63 @@ def test_pruned_top_rows_equal_scoring_every_row(tmp_path, monkeypatch, head, sh
         some = rng.choice(3000, size=50, replace=False)
         assert disk.scores_of(terms, some).tolist() == every[some].tolist()
     assert settled > 30  # the pruned path answered most queries
+
+
+def _column_orders(folder) -> list[int]:
+    """The columns of the posting files in ``folder`` whose rows are not strictly increasing."""
+    cols = np.fromfile(folder / "bm25_cols.i64", dtype="<i8")
+    rows = np.fromfile(folder / "bm25_rows.i32", dtype="<i4")
+    return [c for c in range(len(cols) - 1) if (np.diff(rows[cols[c] : cols[c + 1]]) <= 0).any()]
+
+
+def test_postings_are_written_in_row_order_however_long_the_column(tmp_path):
+    """Shaped like the benchmark indexes: a corpus replicated ten times (row r and r + N hold the same
+    terms), a few terms in most rows, columns past 50,000 postings: the benchmark's files hold exactly
+    their columns past 50,000 best weight first, ties by row, as ``write_postings`` of commit 2a61eb3
+    wrote them (this test fails with it). Every column is written in row order, and a generation
+    rewritten from files holding such columns (a compaction reads them through ``DiskBM25.matrix``)
+    is the same, byte for byte, as one written from the rows."""
+    from scipy import sparse
+
+    from assistant.stores.faiss.postings import POSTING_FILES, DiskBM25, write_postings
+
+    rng = np.random.default_rng(11)
+    n_base, copies, n_terms = 6_500, 10, 300
+    lists = []
+    for _ in range(n_base):
+        common = [t for t in range(4) if rng.random() < 0.85]  # four terms in about 85% of rows
+        rare = rng.integers(4, n_terms, size=int(rng.integers(1, 8)))
+        lists.append(np.unique(np.concatenate([common, rare]).astype(np.int32)))
+    counts = [rng.integers(1, 13, size=len(t)).astype(np.float32) for t in lists]
+    lists, counts = lists * copies, counts * copies
+    indptr = np.concatenate([[0], np.cumsum([len(t) for t in lists])])
+    matrix = sparse.csr_matrix((np.concatenate(counts), np.concatenate(lists), indptr), shape=(len(lists), n_terms))
+    live = np.ones(len(lists), dtype=bool)
+    assert np.diff(sparse.csc_matrix(matrix).indptr)[:4].min() > 50_000
+
+    first = tmp_path / "first"
+    first.mkdir()
+    write_postings(first, matrix, live)
+    assert _column_orders(first) == []
+    written = {name: (first / name).read_bytes() for name in POSTING_FILES}
+
+    # The benchmark's layout: columns past 50,000 postings stored best weight first, ties by row.
+    cols = np.fromfile(first / "bm25_cols.i64", dtype="<i8")
+    arrays = {name: np.fromfile(first / name, dtype=dtype)
+              for name, dtype in (("bm25_rows.i32", "<i4"), ("bm25_tf.f32", "<f4"), ("bm25_imp.f32", "<f4"))}
+    for c in np.flatnonzero(np.diff(cols) > 50_000):
+        lo, hi = cols[c], cols[c + 1]
+        order = np.lexsort((arrays["bm25_rows.i32"][lo:hi], -arrays["bm25_imp.f32"][lo:hi]))
+        for values in arrays.values():
+            values[lo:hi] = values[lo:hi][order]
+    for name, values in arrays.items():
+        values.tofile(first / name)
+    assert len(_column_orders(first)) == 4
+
+    disk = DiskBM25([f"t{i}" for i in range(n_terms)], first, len(lists), n_terms, int(cols[-1]))
+    assert (disk.matrix != matrix).nnz == 0
+    second = tmp_path / "second"
+    second.mkdir()
+    write_postings(second, disk.matrix, live)
+    assert _column_orders(second) == []
+    assert {name: (second / name).read_bytes() for name in POSTING_FILES} == written  # the same files

@@ -217,8 +217,10 @@ class DiskBM25(BM25Index):
     # -- exact top rows and scores of a few rows, without scoring every row ---------------------------
     def _column(self, column: int) -> tuple[np.ndarray, np.ndarray, float, bool]:
         """A generation column's rows and weights, its largest weight and whether its rows are in
-        order (cached per column: the files never change). Files written so far may hold a long
-        column's rows out of order: such a column is sorted once and kept in memory (up to
+        order (cached per column: the files never change). ``write_postings`` writes every column in
+        row order, but its versions from commits dda18c1 to 4009102 stored the columns past 50,000
+        (later 10,000) postings best weight first, and indexes written then still hold them so (the
+        benchmark indexes in bench/cache do): such a column is sorted once and kept in memory (up to
         ``SORTED_POSTINGS_KEPT`` postings; past that it is read through, never binary-searched)."""
         found = self._column_cache.get(column)
         if found is None:
