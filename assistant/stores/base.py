@@ -2,11 +2,12 @@
 
 Two implementations:
 
-* the FAISS index directory (``store.IndexStore`` opening ``store.IndexData``): the default;
-* Milvus (``milvus_store``), a server (``milvus://host:19530``) or an embedded Milvus Lite file
-  (``something.db``), for newsrooms that share one index between several app servers.
+* the FAISS index directory (``stores.faiss.IndexStore``): the default;
+* Milvus (``stores.milvus.MilvusStore``), a server (``milvus://host:19530``) or an embedded Milvus Lite
+  file (``something.db``), for newsrooms that share one index between several app servers.
 
-The assistant, the CLI and the UI only use these two protocols.
+``stores.open_store(location)`` picks one. The assistant, the CLI and the UI only use these protocols,
+``IndexSettings`` and the one settings check (``check_settings``).
 """
 
 from __future__ import annotations

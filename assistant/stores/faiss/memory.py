@@ -73,7 +73,7 @@ class IndexData:
         self._params: dict[int, tuple] = {}
         self._bm25_last: tuple | None = None
 
-    # -- the ChunkBackend protocol (see assistant/backend.py) -------------------------------------
+    # -- the ChunkBackend protocol (see assistant/stores/base.py) ----------------------------------
     @property
     def live(self) -> np.ndarray:
         """Mask of rows whose chunk is still indexed (cached; reset by every change)."""
