@@ -112,6 +112,9 @@ class Assistant:
         self.store = open_store(self.index_dir)
         self._embedder_arg = embedder
         self._embedder: Embedder | None = None
+        if llm is not None and not isinstance(llm, Answerer):
+            raise ConfigError(f"llm must be an Answerer (assistant.llm.llm_from_settings builds one from an endpoint or a "
+                              f"GGUF file; LLMAnswerer wraps a LangChain chat model), got {type(llm).__name__}")
         self.llm = llm
         self.chunk_chars = chunk_chars
         self.max_chunk_chars = max(chunk_chars + 200, int(chunk_chars * 1.6))

@@ -54,3 +54,15 @@ def test_a_bad_history_turn_is_named(bot: Assistant) -> None:
     with pytest.raises(ConfigError, match=re.escape(f'Each history turn must be {{"role": "user"|"assistant", "content": str}}, got {bad!r}')):
         bot.ask("Where does it work from?", [bad])
 
+
+
+def test_a_model_that_is_not_an_answerer_is_refused_by_name(tmp_path):
+    from assistant import Assistant
+    from assistant.errors import ConfigError
+
+    class ChatModel:  # e.g. a LangChain chat model passed as it is, which would silently answer nothing
+        def invoke(self, prompt):
+            return prompt
+
+    with pytest.raises(ConfigError, match="llm must be an Answerer.*got ChatModel"):
+        Assistant(tmp_path / "index", embedder="hash", llm=ChatModel())
