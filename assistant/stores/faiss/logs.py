@@ -3,7 +3,6 @@ checked reads and flushed writes of their bytes."""
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import zlib
@@ -12,7 +11,6 @@ from typing import Iterator
 
 import numpy as np
 
-from assistant.records import Chunk, Document
 
 # Format 3's logs (its documents and chunk rows are in SQLite: tables.py); format 2 also had two
 # JSON-lines logs for them, still read (reading.py).
@@ -20,26 +18,6 @@ LOG_FILES = ("vectors.f32", "bm25_data.f32", "bm25_indices.i32", "bm25_rownnz.i3
 LOG_FILES_V2 = ("documents.jsonl", "chunks.jsonl", *LOG_FILES)
 DEAD_FILE = "dead.i32"
 ANN_FILE = "ann.faiss"
-
-
-def doc_line(doc: Document) -> str:
-    row = {"doc_id": doc.doc_id, "title": doc.title, "source": doc.source, "text": doc.text,
-           "content_hash": doc.content_hash, "pages": [list(p) for p in doc.pages],
-           "added_at": doc.added_at, "kind": doc.kind}
-    # Written only when set, so documents without them keep the bytes older versions wrote (and read).
-    for name in ("published", "author", "site"):
-        if getattr(doc, name):
-            row[name] = getattr(doc, name)
-    if doc.ocr_pages:
-        row["ocr_pages"] = list(doc.ocr_pages)
-    return json.dumps(row, ensure_ascii=False) + "\n"
-
-
-def chunk_line(chunk: Chunk | None) -> str:
-    if chunk is None:
-        return "null\n"
-    return json.dumps({"chunk_id": chunk.chunk_id, "doc_id": chunk.doc_id, "start": chunk.start, "end": chunk.end,
-                       "sentences": [list(s) for s in chunk.sentences], "page": chunk.page}, ensure_ascii=False) + "\n"
 
 
 def vocab_line(term: str) -> str:

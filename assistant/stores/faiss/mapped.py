@@ -160,24 +160,6 @@ class TableIndexData(IndexData):
                 out[chunk_id] = known[chunk_id] = alive[-1]
         return out
 
-    def dense_search(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
-        if not self.tables.rows or n < 1:
-            return []
-        query = np.ascontiguousarray(np.asarray(vector, dtype=np.float32).reshape(1, -1))
-        found: list[tuple[float, int]] = []
-        for number, part in enumerate(self.parts):
-            if part.index.ntotal == 0:
-                continue
-            params, n_dead = self._search_params(number, part, n)
-            k = min(n, part.index.ntotal - n_dead)
-            if k <= 0:
-                continue
-            scores, rows = part.index.search(query, k, params=params)
-            found.extend((float(s), part.start + int(r)) for s, r in zip(scores[0], rows[0]) if r >= 0)
-        found.sort(key=lambda sr: -sr[0])
-        ids = self._ids_of(r for _, r in found)
-        return [(ids[r], s) for s, r in found if r in ids][:n]
-
     def lexical_search(self, terms: dict[str, float], n: int) -> list[tuple[str, float]]:
         if n <= 0:
             return []

@@ -152,15 +152,13 @@ class IndexData:
             scores, rows = part.index.search(query, k, params=params)
             found.extend((float(s), part.start + int(r)) for s, r in zip(scores[0], rows[0]) if r >= 0)
         found.sort(key=lambda sr: -sr[0])
-        out = []
+        ids = self._ids_of(r for _, r in found)
+        return [(ids[r], s) for s, r in found if r in ids][:n]
+
+    def _ids_of(self, rows: Iterable[int]) -> dict[int, str]:
+        """Chunk ids of the live ones of these rows."""
         ids = self.chunks.ids
-        for score, row in found:
-            chunk_id = ids[row] if row < len(ids) else None
-            if chunk_id is not None:
-                out.append((chunk_id, score))
-                if len(out) == n:
-                    break
-        return out
+        return {r: ids[r] for r in rows if r < len(ids) and ids[r] is not None}
 
     def _bm25_all(self, terms: dict[str, float]) -> np.ndarray:
         """BM25 of every row; the last query's array is kept, since a hybrid search asks twice."""
