@@ -168,14 +168,6 @@ class TableIndexData(IndexData):
         ids = self._ids_of(rows.tolist())
         return [(ids[r], float(s)) for r, s in zip(rows.tolist(), scores) if r in ids]
 
-    def dense_scores(self, chunk_ids: list[str], vector: np.ndarray) -> dict[str, float]:
-        rows = self._rows_for(chunk_ids)
-        known = [c for c in chunk_ids if c in rows]
-        if not known:
-            return {}
-        cosines = self.vectors_of(rows[c] for c in known) @ np.asarray(vector, dtype=np.float32)
-        return {c: float(v) for c, v in zip(known, cosines)}
-
     def lexical_scores(self, chunk_ids: list[str], terms: dict[str, float]) -> dict[str, float]:
         rows = self._rows_for(chunk_ids)
         known = [c for c in chunk_ids if c in rows]

@@ -198,8 +198,13 @@ class IndexData:
             return np.zeros((0, self.settings.dim), dtype=np.float32)
         return np.ascontiguousarray(np.vstack(blocks), dtype=np.float32)
 
-    def dense_scores(self, chunk_ids: list[str], vector: np.ndarray) -> dict[str, float]:
+    def _rows_for(self, chunk_ids: Iterable[str]) -> dict[str, int]:
+        """The live row of each of these chunk ids (unknown or removed ones left out)."""
         rows = self._row_of()
+        return {c: rows[c] for c in chunk_ids if c in rows}
+
+    def dense_scores(self, chunk_ids: list[str], vector: np.ndarray) -> dict[str, float]:
+        rows = self._rows_for(chunk_ids)
         known = [c for c in chunk_ids if c in rows]
         if not known:
             return {}
