@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 
+from assistant.stores.faiss.columns import RankBitmap, best_postings
 from assistant.stores.lexical import B, K1, BM25Index
 
 # Max-score pruning (``DiskBM25.top_rows``): the head lists start at this many postings and grow
@@ -28,6 +29,20 @@ HEAD_POSTINGS = 20_000
 MAX_HEAD_POSTINGS = 400_000
 # Columns found out of order on disk are sorted once and kept, up to this many postings (8 bytes each).
 SORTED_POSTINGS_KEPT = 16_000_000
+# Rank bitmaps (``columns.RankBitmap``) are made for in-order columns of at least this many postings
+# when at least RANK_MIN_ROWS rows are looked up in them (below, binary search is as cheap), up to
+# RANK_BYTES_KEPT bytes in all (12 bytes per 64 rows a column: 340 columns at 1M rows).
+RANK_MIN_POSTINGS = 4096
+RANK_MIN_ROWS = 256
+RANK_BYTES_KEPT = 64 << 20
+# ``_base_scores`` of at least 1/DENSE_SHARE of the rows sums in an array over every row, adding lists
+# up to SCATTER_RATIO × the rows asked about whole (a scatter costs ~5 ns a posting, a bitmap lookup ~12 ns a row).
+DENSE_SHARE = 64
+SCATTER_RATIO = 2
+# Common-word queries (``DiskBM25._top_by_prefixes``): at most this many best postings of a column
+# are taken (kept per column: 8 bytes each).
+PREFIX_START = 1024
+PREFIX_POSTINGS = 1 << 16
 POSTING_FILES = ("bm25_cols.i64", "bm25_rows.i32", "bm25_tf.f32", "bm25_imp.f32", "bm25_len.f32")
 
 
@@ -92,6 +107,9 @@ class DiskBM25(BM25Index):
         self._matrix = None
         self._column_cache: dict[int, tuple[np.ndarray, np.ndarray, float, bool]] = {}
         self._sorted = [0]  # postings held sorted in memory (a list: shared with ``extended`` copies)
+        self._bitmaps: dict[int, RankBitmap] = {}
+        self._kept = [0]  # bytes of the bitmaps
+        self._best_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     # -- rows appended since the generation was written ------------------------------------------
     def extended(self, new_terms, data: np.ndarray, indices: np.ndarray, nnz: np.ndarray) -> "DiskBM25":
@@ -114,6 +132,7 @@ class DiskBM25(BM25Index):
         out.weights = self.weights
         out._stats, out._matrix = None, None
         out._column_cache, out._sorted = self._column_cache, self._sorted
+        out._bitmaps, out._kept, out._best_cache = self._bitmaps, self._kept, self._best_cache
         return out
 
     @property
@@ -236,13 +255,19 @@ class DiskBM25(BM25Index):
 
     def _base_scores(self, columns: list[int], idf: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Scores of these generation rows (sorted, distinct) over the generation columns, summed in
-        float32 in column order as the sparse product does, so the scores are the same to the bit. A
-        short sorted column is binary-searched for the rows; a long one is read through and its rows
-        looked up in a row → position table."""
+        float32 in column order as the sparse product does, so the scores are the same to the bit
+        (a row a column lacks adds nothing, not even a +0.0).
+
+        Many rows (at least ``1 / DENSE_SHARE`` of the generation's) are summed in an array over
+        every row: a list up to ``SCATTER_RATIO`` × the rows asked about is added whole (the rows not
+        asked about get sums nobody reads), a longer one is looked up. Fewer rows are summed in place:
+        a list no longer than the rows is searched for in them, a longer one is looked up. A lookup
+        uses the list's ``RankBitmap``, else a binary search."""
         out = np.zeros(len(rows), dtype=np.float32)
         if not len(rows):
             return out
         needles = rows.astype(self.rows.dtype)  # the lists' own type: searchsorted would copy them otherwise
+        every = np.zeros(self.base_rows, dtype=np.float32) if len(needles) * DENSE_SHARE >= self.base_rows else None
         where: np.ndarray | None = None
         for column, weight in zip(columns, idf):
             if column >= self.base_terms:
@@ -250,12 +275,9 @@ class DiskBM25(BM25Index):
             postings, weights, _, in_order = self._column(column)
             if not len(postings):
                 continue
-            if in_order and len(needles) * 16 < len(postings):
-                at = np.minimum(np.searchsorted(postings, needles), len(postings) - 1)
-                found = postings[at] == needles
-                if found.any():
-                    out[found] += weights[at[found]] * weight
-            else:
+            if every is not None and (not in_order or len(postings) <= SCATTER_RATIO * len(needles)):
+                every[postings] += weights * weight  # a column's rows are distinct
+            elif not in_order:  # a long column kept on disk out of order: read through
                 if where is None:
                     where = np.zeros(self.base_rows, dtype=np.int32)  # position + 1 of each row asked about
                     where[needles] = np.arange(1, len(needles) + 1, dtype=np.int32)
@@ -263,7 +285,47 @@ class DiskBM25(BM25Index):
                 hit = np.flatnonzero(at)
                 if len(hit):
                     out[at[hit] - 1] += weights[hit] * weight
-        return out
+            elif every is None and len(postings) <= len(needles):
+                at = np.minimum(np.searchsorted(needles, postings), len(needles) - 1)
+                hit = np.flatnonzero(needles[at] == postings)
+                if len(hit):
+                    out[at[hit]] += weights[hit] * weight
+            else:
+                bitmap = self._bitmap(column) if len(needles) >= RANK_MIN_ROWS else None
+                if bitmap is not None:
+                    hit, at = bitmap.find(needles)
+                else:
+                    at = np.minimum(np.searchsorted(postings, needles), len(postings) - 1)
+                    hit = np.flatnonzero(postings[at] == needles)
+                    at = at[hit]
+                if not len(hit):
+                    continue
+                if every is not None:
+                    every[needles[hit]] += weights[at] * weight
+                else:
+                    out[hit] += weights[at] * weight
+        return every[needles] if every is not None else out
+
+    def _bitmap(self, column: int) -> RankBitmap | None:
+        """The column's ``RankBitmap`` (an in-order column of at least ``RANK_MIN_POSTINGS``; made
+        once, while ``RANK_BYTES_KEPT`` allows), or None."""
+        found = self._bitmaps.get(column)
+        if found is None:
+            rows, _, _, in_order = self._column(column)
+            cost = 12 * ((self.base_rows + 63) >> 6)
+            if not in_order or len(rows) < RANK_MIN_POSTINGS or self._kept[0] + cost > RANK_BYTES_KEPT:
+                return None
+            found = self._bitmaps[column] = RankBitmap(rows, self.base_rows)
+            self._kept[0] += found.nbytes
+        return found
+
+    def _best(self, column: int) -> tuple[np.ndarray, np.ndarray]:
+        """The column's ``PREFIX_POSTINGS + 1`` best postings, best first (made once per column)."""
+        found = self._best_cache.get(column)
+        if found is None:
+            rows, weights, _, _ = self._column(column)
+            found = self._best_cache[column] = best_postings(rows, weights, PREFIX_POSTINGS + 1)
+        return found
 
     def scores_of(self, weighted_terms: dict[str, float], rows: np.ndarray) -> np.ndarray:
         """``score(weighted_terms)[rows]`` (rows distinct), reading only these rows' postings."""
@@ -284,24 +346,19 @@ class DiskBM25(BM25Index):
         return out
 
     def top_rows(self, weighted_terms: dict[str, float], n: int) -> tuple[np.ndarray, np.ndarray] | None:
-        """``top(score(weighted_terms), n)`` found from the postings of the query's rarest terms, or None
-        when that does not settle it (the caller then scores every row).
+        """``top(score(weighted_terms), n)`` found without scoring every row, or None when pruning
+        does not settle it (the caller then scores every row).
 
-        Max-score pruning (Turtle and Flood 1995, as in Lucene and PISA): a row holding none of the
-        "head" terms (the ones with the largest weight × largest stored weight, taken until their
-        lists hold ``HEAD_POSTINGS``) scores at most the sum of the other terms' bounds. The rows of
-        the head lists are scored exactly over every term; when their ``n``-th best score is above
-        that bound, no other row can enter the top ``n`` (nor tie with it), so they are the exact
-        answer, in the same order and with the same scores.
+        Two exact methods, the second when the first does not settle: max-score pruning over the
+        lists of the query's rarest terms (``_top_by_max_score``), then impact-ordered prefixes of
+        every list (``_top_by_prefixes``), which settles queries made only of common words.
         """
         _, live, _, tail, all_live, _ = self._statistics()
         columns, idf = self._columns(weighted_terms)
-        if not columns or n <= 0 or float(idf.min()) <= 0:
+        if n <= 0 or not columns:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)  # no row holds a term
+        if float(idf.min()) <= 0:
             return None
-        base = [(self._column(c)[2] * float(w), c, int(self.cols[c + 1] - self.cols[c]))
-                for c, w in zip(columns, idf) if c < self.base_terms]
-        base.sort(key=lambda b: -b[0])
-        bounds = np.cumsum([b[0] for b in base][::-1])[::-1].tolist() + [0.0]  # bound of the terms from i on
         tail_rows = np.zeros(0, dtype=np.int64)
         tail_scores = np.zeros(0, dtype=np.float32)
         if tail.shape[0]:
@@ -310,6 +367,39 @@ class DiskBM25(BM25Index):
                 found[~live[self.base_rows :]] = 0
             tail_rows = np.flatnonzero(found > 0)
             tail_scores, tail_rows = found[tail_rows], tail_rows + self.base_rows
+        if not any(c < self.base_terms for c in columns):  # only terms of rows added since the generation
+            return _settle(tail_rows, tail_scores, n, None)
+        found = self._top_by_max_score(columns, idf, n, tail_rows, tail_scores)
+        return found if found is not None else self._top_by_prefixes(columns, idf, n, tail_rows, tail_scores)
+
+    def _scored(self, heads: list[np.ndarray], columns: list[int], idf: np.ndarray, tail_rows: np.ndarray,
+                tail_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The distinct live rows of ``heads`` (generation rows) and the tail's scored rows, with
+        their exact scores, those above 0."""
+        rows = np.sort(np.concatenate(heads)).astype(np.int64)
+        if len(rows) > 1:  # distinct (np.unique hashes: slower than this)
+            rows = rows[np.concatenate(([True], rows[1:] != rows[:-1]))]
+        _, live, _, _, all_live, _ = self._statistics()
+        if not all_live:
+            rows = rows[live[rows]]
+        scores = self._base_scores(columns, idf, rows)
+        rows, scores = np.concatenate([rows, tail_rows]), np.concatenate([scores, tail_scores])
+        keep = scores > 0
+        return rows[keep], scores[keep]
+
+    def _top_by_max_score(self, columns: list[int], idf: np.ndarray, n: int, tail_rows: np.ndarray,
+                          tail_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Max-score pruning (Turtle and Flood 1995, as in Lucene and PISA): a row holding none of the
+        "head" terms (the ones with the largest weight × largest stored weight, taken until their
+        lists hold ``HEAD_POSTINGS``) scores at most the sum of the other terms' bounds. The rows of
+        the head lists are scored exactly over every term; when their ``n``-th best score is above
+        that bound, no other row can enter the top ``n`` (nor tie with it), so they are the exact
+        answer, in the same order and with the same scores.
+        """
+        base = [(self._column(c)[2] * float(w), c, int(self.cols[c + 1] - self.cols[c]))
+                for c, w in zip(columns, idf) if c < self.base_terms]
+        base.sort(key=lambda b: -b[0])
+        bounds = np.cumsum([b[0] for b in base][::-1])[::-1].tolist() + [0.0]  # bound of the terms from i on
         # Round one scores the rows of the terms with the largest bounds (lists up to HEAD_POSTINGS):
         # their n-th best score is a lower bound of the answer's, which says how many terms a row must
         # hold at least one of to reach it; round two scores the rows of those terms' lists, if needed.
@@ -322,34 +412,69 @@ class DiskBM25(BM25Index):
                 head += 1
             if head <= head_before or postings > MAX_HEAD_POSTINGS:
                 return None
-            rows = np.sort(np.concatenate([self._column(c)[0] for _, c, _ in base[:head]])).astype(np.int64)
-            if len(rows) > 1:  # distinct (np.unique hashes: slower than this)
-                rows = rows[np.concatenate(([True], rows[1:] != rows[:-1]))]
-            if not all_live:
-                rows = rows[live[rows]]
-            scores = self._base_scores(columns, idf, rows)
-            rows, scores = np.concatenate([rows, tail_rows]), np.concatenate([scores, tail_scores])
-            keep = scores > 0
-            rows, scores = rows[keep], scores[keep]
+            rows, scores = self._scored([self._column(c)[0] for _, c, _ in base[:head]], columns, idf, tail_rows, tail_scores)
             if head == len(base):  # every row with a score is here
-                order = np.lexsort((rows, -scores))[:n]
-                return rows[order], scores[order]
-            if len(rows) < n:
-                return None
+                return _settle(rows, scores, n, None)
+            found = _settle(rows, scores, n, bounds[head])
+            if found is not None or len(rows) < n:
+                return found
             theta = float(np.partition(scores, len(scores) - n)[len(scores) - n])
-            # Float32 sums may round above the exact bound: a margin keeps the test safe.
-            margin = lambda bound: bound * (1 + 1e-4) + 1e-6  # noqa: E731
-            if theta > margin(bounds[head]):
-                picked = np.flatnonzero(scores >= theta)
-                order = picked[np.lexsort((rows[picked], -scores[picked]))][:n]
-                return rows[order], scores[order]
             # The fewest terms whose remaining bound is below theta, and their postings.
-            need = next(i for i in range(head, len(base) + 1) if theta > margin(bounds[i]))
+            need = next(i for i in range(head, len(base) + 1) if theta > _margin(bounds[i]))
             budget = sum(b[2] for b in base[:need])
             if budget > MAX_HEAD_POSTINGS:
                 return None
         return None
 
+    def _top_by_prefixes(self, columns: list[int], idf: np.ndarray, n: int, tail_rows: np.ndarray,
+                         tail_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Impact-ordered prefixes (Anh and Moffat 2006; Fagin's threshold algorithm): the rows of each
+        list's ``p`` best postings (a shorter list: all of them) are scored exactly over every term. A
+        row outside all of them holds, in each long list, at most that list's best weight past its
+        prefix, so it scores at most the sum of those weights × the terms' weights; when the ``n``-th
+        best scored row is above that bound, the scored rows hold the answer. ``p`` grows four-fold
+        from ``PREFIX_START`` up to ``PREFIX_POSTINGS``."""
+        base = [(c, float(w)) for c, w in zip(columns, idf) if c < self.base_terms]
+        p = PREFIX_START
+        while p <= PREFIX_POSTINGS:
+            heads, bound = [], 0.0
+            for c, w in base:
+                rows = self._column(c)[0]
+                if len(rows) <= p:
+                    heads.append(rows)
+                else:
+                    best_rows, best_weights = self._best(c)
+                    heads.append(best_rows[:p])
+                    bound += w * float(best_weights[p])
+            rows, scores = self._scored(heads, columns, idf, tail_rows, tail_scores)
+            found = _settle(rows, scores, n, bound if bound > 0 else None)
+            if found is not None:
+                return found
+            p *= 4
+        return None
+
     def document_frequency(self, term: str) -> int:
         idx = self.vocab.get(term)
         return 0 if idx is None else self._df(idx)
+
+
+def _margin(bound: float) -> float:
+    """``bound`` raised a little: float32 sums may round above the exact bound."""
+    return bound * (1 + 1e-4) + 1e-6
+
+
+def _settle(rows: np.ndarray, scores: np.ndarray, n: int, bound: float | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """The ``n`` best of these scored rows, best first, ties by row, when no other row can reach
+    them: every row is here (``bound`` None), or their ``n``-th best score is above ``bound``, what
+    any other row scores at most. Else None."""
+    if bound is None:
+        order = np.lexsort((rows, -scores))[:n]
+        return rows[order], scores[order]
+    if len(rows) < n:
+        return None
+    theta = float(np.partition(scores, len(scores) - n)[len(scores) - n])
+    if theta <= _margin(bound):
+        return None
+    picked = np.flatnonzero(scores >= theta)
+    order = picked[np.lexsort((rows[picked], -scores[picked]))][:n]
+    return rows[order], scores[order]
