@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Callable, Sequence
 
 from assistant.text.normalize import (
@@ -171,7 +172,7 @@ def plan_query(query: str, vocabulary: Vocabulary) -> QueryPlan:
     for position, word in enumerate(words):
         if word in ARABIC_STOPWORDS or word in ENGLISH_STOPWORDS or (len(word) < 2 and not word.isdigit()):
             continue
-        own = set(tokenize(word))
+        own = set(_word_terms(word))
         expansions: dict[str, float] = {}
         kind = "word"
         label = word
@@ -226,6 +227,12 @@ def plan_query(query: str, vocabulary: Vocabulary) -> QueryPlan:
         if kind == "name" and checkable and not in_corpus:
             plan.unknown.append(label)
     return plan
+
+
+@lru_cache(maxsize=1 << 16)
+def _word_terms(word: str) -> tuple[str, ...]:
+    """``tokenize(word)`` of one folded word of a question (kept: the same words recur across questions)."""
+    return tuple(tokenize(word))
 
 
 def _phrase_concept(phrase: str, translations: Sequence[str], seen: set[str], expansions: dict[str, float]) -> tuple[str, set[str]]:

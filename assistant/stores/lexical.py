@@ -21,7 +21,8 @@ from assistant.text.normalize import edit_distance_at_most_one, is_arabic_token,
 # b=0.75 length normalization is fine.
 K1 = 1.2
 B = 0.75
-_IMPACT_BLOCK = 1 << 22  # postings per step when precomputing impacts (bounds the temporary arrays)
+_IMPACT_BLOCK = 1 << 22
+_VARIANTS_KEPT = 50_000  # terms whose spelling variants are kept (questions repeat their words)  # postings per step when precomputing impacts (bounds the temporary arrays)
 
 
 def idf(n_docs: int, df: int) -> float:
@@ -39,6 +40,8 @@ class BM25Index:
         self._matrix: sparse.csr_matrix | None = sparse.csr_matrix((0, 0), dtype=np.float32)
         self._csc: _Prepared | None = None
         self._skeletons: dict[str, set[int]] | None = None
+        # ``variants`` found with the skeleton table they were looked up in (a new table drops them).
+        self._variants: tuple[object, dict[tuple[str, int], list[tuple[str, float]]]] = (None, {})
         self._live: np.ndarray | None = None
 
     def set_live(self, live: np.ndarray | None) -> None:
@@ -160,6 +163,19 @@ class BM25Index:
         the Latin script only exact skeletons count (English words are not misspelled names), and the
         one-edit match stays within the Arabic script, where spellings really drift.
         """
+        table, kept = self._variants
+        found = kept.get((term, max_edits)) if table is not None and table is self._skeletons else None
+        if found is None:
+            found = self._find_variants(term, max_edits)
+            table, kept = self._variants
+            if table is None or table is not self._skeletons or len(kept) >= _VARIANTS_KEPT:
+                kept = {}
+                self._variants = (self._skeletons, kept)
+            kept[(term, max_edits)] = found
+        return list(found)
+
+    def _find_variants(self, term: str, max_edits: int) -> list[tuple[str, float]]:
+        """``variants`` looked up in the skeleton table (built on first use)."""
         if len(term) < 4:
             return []
         key = skeleton(term)

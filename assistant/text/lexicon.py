@@ -82,6 +82,7 @@ def arabic_vocabulary() -> frozenset[str]:
 CLITICS = ("وال", "بال", "فال", "كال", "لل", "ال", "و", "ف", "ب", "ل")
 
 
+@lru_cache(maxsize=1 << 16)  # a question's words are tried in every phrase that holds them
 def bare(token: str) -> str:
     """Strip one conjunction/preposition + article prefix (the lexicon lists bare forms)."""
     for prefix in CLITICS:
