@@ -94,9 +94,11 @@ class DiskBM25(BM25Index):
         self.cols = np.asarray(_map(folder / "bm25_cols.i64", "<i8", base_terms + 1))
         if len(self.cols) and (self.cols[0] != 0 or self.cols[-1] != n_postings or np.any(np.diff(self.cols) < 0)):
             raise ValueError("bm25_cols.i64 does not describe the posting files")
-        self.rows = _map(folder / "bm25_rows.i32", "<i4", n_postings)
-        self.tf = _map(folder / "bm25_tf.f32", "<f4", n_postings)
-        self.impact = _map(folder / "bm25_imp.f32", "<f4", n_postings)
+        # Plain arrays over the mapped files: a slice of an ``np.memmap`` goes through its Python-level
+        # ``__getitem__`` and ``__array_wrap__`` at every operation (a tenth of a few-row lookup's time).
+        self.rows = np.asarray(_map(folder / "bm25_rows.i32", "<i4", n_postings))
+        self.tf = np.asarray(_map(folder / "bm25_tf.f32", "<f4", n_postings))
+        self.impact = np.asarray(_map(folder / "bm25_imp.f32", "<f4", n_postings))
         self.base_len = np.asarray(_map(folder / "bm25_len.f32", "<f4", base_rows), dtype=np.float32)
         # The weights as a CSC matrix over the mapped files (scipy keeps the arrays as they are: int32
         # indices and pointers, float32 data; nothing is copied).
@@ -228,10 +230,15 @@ class DiskBM25(BM25Index):
     def _tail_scores(self, columns: list[int], idf: np.ndarray) -> np.ndarray:
         """Scores of the rows appended since the generation (term counts weighed with the current statistics)."""
         norm, tail = self._statistics()[0], self._statistics()[3]
-        part = tail[:, columns]
-        counts = part.data
-        part.data = counts * np.float32(K1 + 1) / (counts + norm[self.base_rows + part.indices])
-        return np.asarray(part @ idf, dtype=np.float32)
+        out = np.zeros(tail.shape[0], dtype=np.float32)
+        # Column by column in query order, as the sparse product sums (scipy's column selection
+        # costs more than these few rows).
+        for column, weight in zip(columns, idf):
+            lo, hi = (tail.indptr[column], tail.indptr[column + 1]) if column < tail.shape[1] else (0, 0)
+            if hi > lo:
+                rows, counts = tail.indices[lo:hi], tail.data[lo:hi]
+                out[rows] += counts * np.float32(K1 + 1) / (counts + norm[self.base_rows + rows]) * weight
+        return out
 
     # -- exact top rows and scores of a few rows, without scoring every row ---------------------------
     def _column(self, column: int) -> tuple[np.ndarray, np.ndarray, float, bool]:
