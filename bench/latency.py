@@ -2,7 +2,11 @@
 vectors) searched in hybrid mode, a first pass after load then warm passes; hits and scores saved
 so two versions of the code can be compared for identical results.
 
-``python bench/latency.py INDEX_DIR OUT.json [--passes N] [--profile]``
+``python bench/latency.py INDEX_DIR OUT.json [--passes N] [--one-thread] [--profile] [--compare EARLIER.json]``
+
+``--compare`` checks the hits against an earlier run's OUT.json (another version of the code, the
+same index and queries): how many queries return the very same hits (ids, scores, best sentence, to
+the bit), the same ids in the same order, and the same top-1.
 """
 
 from __future__ import annotations
@@ -18,6 +22,17 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import CACHE  # noqa: E402
+
+
+def compare(hits: list, earlier: list) -> dict:
+    """How far ``hits`` (per query: ``[chunk id, score, dense, lexical, best start, best end]`` per hit)
+    agree with ``earlier``'s."""
+    same = sum(a == b for a, b in zip(hits, earlier))
+    ids = sum([h[0] for h in a] == [h[0] for h in b] for a, b in zip(hits, earlier))
+    top1 = sum(a[:1] and b[:1] and a[0][0] == b[0][0] for a, b in zip(hits, earlier))
+    drift = max((abs(x[1] - y[1]) for a, b in zip(hits, earlier) for x, y in zip(a, b)), default=0.0)
+    return {"queries": len(hits), "identical": same, "same_ids_in_order": ids, "same_top1": int(top1),
+            "max_score_difference": drift}
 
 
 def main() -> None:
@@ -82,6 +97,9 @@ def main() -> None:
                          f"{Path(filename).name}:{line}({name})"))
         rows.sort(reverse=True)
         result["profile"] = rows[:45]
+    if "--compare" in sys.argv:
+        earlier = json.loads(Path(sys.argv[sys.argv.index("--compare") + 1]).read_text(encoding="utf-8"))
+        result["compare"] = compare(hits, earlier["hits"])
     out.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
     print({k: v for k, v in result.items() if k not in ("hits", "profile")})
     for row in result.get("profile", []):
