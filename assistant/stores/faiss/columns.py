@@ -44,18 +44,29 @@ class RankBitmap:
     def nbytes(self) -> int:
         return self.words.nbytes + self.before.nbytes
 
-    def find(self, needles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """For rows ``needles`` (each below ``n_rows``): the indexes into ``needles`` of the rows the
-        list holds, and their positions in the list."""
-        needles = np.asarray(needles)
-        word_at = needles >> 6
-        words = self.words[word_at]
-        shift = (needles & 63).astype(np.uint64)
-        hit = np.flatnonzero((words >> shift) & _ONE)
+    def find(self, needles: "RankQuery") -> tuple[np.ndarray, np.ndarray]:
+        """For the rows of ``needles``: the indexes of the rows the list holds, and their positions in the list."""
+        words = self.words[needles.word]
+        hit = np.flatnonzero(words & needles.bit)
         if not len(hit):
             return hit, hit
-        below = words[hit] & ((_ONE << shift[hit]) - _ONE)
-        return hit, self.before[word_at[hit]] + np.bitwise_count(below)
+        return hit, self.before[needles.word[hit]] + np.bitwise_count(words[hit] & needles.below[hit])
+
+
+class RankQuery:
+    """Rows to look up in several ``RankBitmap``: their word and bit, worked out once.
+
+    Args:
+        rows: The rows (each below the bitmaps' ``n_rows``).
+    """
+
+    __slots__ = ("word", "bit", "below")
+
+    def __init__(self, rows: np.ndarray) -> None:
+        rows = np.asarray(rows)
+        self.word = rows >> 6
+        self.bit = _ONE << (rows & 63).astype(np.uint64)
+        self.below = self.bit - _ONE  # the bits of the rows before it in its word
 
 
 def best_postings(rows: np.ndarray, weights: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 
-from assistant.stores.faiss.columns import RankBitmap, best_postings
+from assistant.stores.faiss.columns import RankBitmap, RankQuery, best_postings
 from assistant.stores.lexical import B, K1, BM25Index
 
 # Max-score pruning (``DiskBM25.top_rows``): the head lists start at this many postings and grow
 # four-fold while the top is not settled, up to MAX_HEAD_POSTINGS; past that every row is scored
 # (one sparse product costs about as much as searching that many rows in the other lists).
-HEAD_POSTINGS = 20_000
+HEAD_POSTINGS = 5_000
 MAX_HEAD_POSTINGS = 400_000
 # Columns found out of order on disk are sorted once and kept, up to this many postings (8 bytes each).
 SORTED_POSTINGS_KEPT = 16_000_000
@@ -276,6 +276,7 @@ class DiskBM25(BM25Index):
         needles = rows.astype(self.rows.dtype)  # the lists' own type: searchsorted would copy them otherwise
         every = np.zeros(self.base_rows, dtype=np.float32) if len(needles) * DENSE_SHARE >= self.base_rows else None
         where: np.ndarray | None = None
+        query: RankQuery | None = None
         for column, weight in zip(columns, idf):
             if column >= self.base_terms:
                 continue
@@ -300,7 +301,9 @@ class DiskBM25(BM25Index):
             else:
                 bitmap = self._bitmap(column) if len(needles) >= RANK_MIN_ROWS else None
                 if bitmap is not None:
-                    hit, at = bitmap.find(needles)
+                    if query is None:
+                        query = RankQuery(needles)
+                    hit, at = bitmap.find(query)
                 else:
                     at = np.minimum(np.searchsorted(postings, needles), len(postings) - 1)
                     hit = np.flatnonzero(postings[at] == needles)
