@@ -327,7 +327,7 @@ class HybridRetriever:
             chunks = self.data.get_chunks(list(candidates))
         for row, chunk in chunks.items():
             terms = _chunk_terms(chunk)
-            share = sum(weights[label] for label in {c.label for c in concepts if c.terms & terms}) / total
+            share = sum(weights[label] for label in {c.label for c in concepts if not c.terms.isdisjoint(terms)}) / total
             if share > 0:
                 out[row] = share
         return out

@@ -150,7 +150,7 @@ class IndexData:
             if k <= 0:
                 continue
             scores, rows = part.index.search(query, k, params=params)
-            found.extend((float(s), part.start + int(r)) for s, r in zip(scores[0], rows[0]) if r >= 0)
+            found.extend((s, part.start + r) for s, r in zip(scores[0].tolist(), rows[0].tolist()) if r >= 0)
         found.sort(key=lambda sr: -sr[0])
         ids = self._ids_of(r for _, r in found)
         return [(ids[r], s) for s, r in found if r in ids][:n]
