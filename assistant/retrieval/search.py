@@ -12,7 +12,9 @@ for Hybrid Retrieval") report the same.
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Sequence
 
@@ -55,6 +57,11 @@ COVERAGE_MIX = 0.5
 # Each retriever contributes this many candidates before fusion (at least): enough that a passage
 # ranked well by one and poorly by the other still gets fused.
 OVERFETCH = 50
+# The dense search runs in one of these threads while the query is planned and BM25 searched: FAISS
+# releases the GIL, so with a core free its search (1-1.5 ms of a 1M-passage query) overlaps the
+# lexical side instead of adding to it (BENCHMARKS.md, "Retrieval latency after profiling").
+_BESIDE = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dense-search")
+
 @dataclass
 class SearchResult:
     """Hits plus the signals used to decide whether the corpus answers at all."""
@@ -231,6 +238,17 @@ class HybridRetriever:
             raise ValueError(f"unknown search mode {mode!r}; use hybrid, dense or lexical")
         data = self.data
         vocabulary = data.vocabulary
+        fetch = max(OVERFETCH, 4 * k)
+        dense_job: Future | None = None
+        if mode in ("hybrid", "dense"):
+            if query_vector is None:
+                query_vector = self.embed_query(query)
+                if extra_queries:
+                    context = self.embed_query(" ".join([*extra_queries, query]))
+                    query_vector = query_vector + context
+                    query_vector = query_vector / max(float(np.linalg.norm(query_vector)), 1e-9)
+            dense_job = _BESIDE.submit(data.dense_search, query_vector, fetch)  # runs while the query is planned and BM25 searched
+            time.sleep(0)  # hands the GIL to that thread until FAISS releases it (planning would hold it)
         plan = plan_query(query, vocabulary)
         for extra in extra_queries:
             extra_plan = plan_query(extra, vocabulary)
@@ -244,17 +262,8 @@ class HybridRetriever:
             for term in set(tokenize(context_text)):
                 plan.terms[term] = max(plan.terms.get(term, 0.0), CONTEXT_WEIGHT)
         weights = concept_weights(plan, vocabulary.document_frequency, data.n_live)
-        fetch = max(OVERFETCH, 4 * k)
-        dense: list[tuple[str, float]] = []
-        if mode in ("hybrid", "dense"):
-            if query_vector is None:
-                query_vector = self.embed_query(query)
-                if extra_queries:
-                    context = self.embed_query(" ".join([*extra_queries, query]))
-                    query_vector = query_vector + context
-                    query_vector = query_vector / max(float(np.linalg.norm(query_vector)), 1e-9)
-            dense = data.dense_search(query_vector, fetch)
         lexical = data.lexical_search(plan.terms, fetch) if mode in ("hybrid", "lexical") and plan.terms else []
+        dense: list[tuple[str, float]] = dense_job.result() if dense_job is not None else []
         dense_scores = dict(dense)
         lexical_scores = dict(lexical)
         candidate_chunks: dict[str, Chunk] | None = None
