@@ -28,13 +28,10 @@ class RankBitmap:
     __slots__ = ("words", "before")
 
     def __init__(self, rows: np.ndarray, n_rows: int) -> None:
-        words = np.zeros((n_rows + 63) >> 6, dtype=np.uint64)
-        if len(rows):
-            rows = np.asarray(rows, dtype=np.int64)
-            word = rows >> 6
-            starts = np.flatnonzero(np.concatenate(([True], word[1:] != word[:-1])))
-            # Rows are distinct, so the sum of their bits within a word is their OR.
-            words[word[starts]] = np.add.reduceat(_ONE << (rows & 63).astype(np.uint64), starts)
+        bits = np.zeros(((n_rows + 63) >> 6) << 6, dtype=bool)
+        bits[rows] = True
+        # Row 64·w + i is bit i of word w: bytes packed lowest bit first, read as little-endian words.
+        words = np.packbits(bits, bitorder="little").view("<u8").astype(np.uint64, copy=False)
         before = np.zeros(len(words), dtype=np.int32)
         if len(words) > 1:
             np.cumsum(np.bitwise_count(words[:-1]), dtype=np.int32, out=before[1:])

@@ -39,10 +39,11 @@ RANK_BYTES_KEPT = 64 << 20
 # up to SCATTER_RATIO × the rows asked about whole (a scatter costs ~5 ns a posting, a bitmap lookup ~12 ns a row).
 DENSE_SHARE = 64
 SCATTER_RATIO = 2
-# Common-word queries (``DiskBM25._top_by_prefixes``): at most this many best postings of a column
-# are taken (kept per column: 8 bytes each).
-PREFIX_START = 1024
-PREFIX_POSTINGS = 1 << 16
+# Common-word queries (``DiskBM25._top_by_prefixes``): each list's best PREFIX_START postings, then
+# four times more, up to PREFIX_POSTINGS (kept per column once used: 8 bytes each). On the benchmark's
+# fit queries every common-word query settled at the first step (bench/bm25_postings.py).
+PREFIX_START = 256
+PREFIX_POSTINGS = 1 << 14
 POSTING_FILES = ("bm25_cols.i64", "bm25_rows.i32", "bm25_tf.f32", "bm25_imp.f32", "bm25_len.f32")
 
 
