@@ -22,9 +22,9 @@ from scipy import sparse
 from assistant.stores.faiss.columns import RankBitmap, RankQuery, best_postings
 from assistant.stores.lexical import B, K1, BM25Index
 
-# Max-score pruning (``DiskBM25.top_rows``): the head lists start at this many postings and grow
-# four-fold while the top is not settled, up to MAX_HEAD_POSTINGS; past that every row is scored
-# (one sparse product costs about as much as searching that many rows in the other lists).
+# Max-score pruning (``DiskBM25._top_by_max_score``): round one scores the rows of head lists holding
+# up to HEAD_POSTINGS postings (5,000: the fastest of 1,000-40,000 on the fit queries of
+# bench/bm25_postings.py, at 100k and 1M rows); round two, if needed, up to MAX_HEAD_POSTINGS.
 HEAD_POSTINGS = 5_000
 MAX_HEAD_POSTINGS = 400_000
 # Columns found out of order on disk are sorted once and kept, up to this many postings (8 bytes each).
