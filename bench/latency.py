@@ -2,7 +2,11 @@
 vectors) searched in hybrid mode, a first pass after load then warm passes; hits and scores saved
 so two versions of the code can be compared for identical results.
 
-``python bench/latency.py INDEX_DIR OUT.json [--passes N] [--one-thread] [--profile] [--compare EARLIER.json]``
+``python bench/latency.py INDEX_DIR OUT.json [--passes N] [--one-thread] [--dense-inline] [--stages] [--profile]
+[--compare EARLIER.json]``
+
+``--dense-inline`` runs the dense search in the calling thread (not beside planning and BM25);
+``--stages`` times each stage of the warm passes again (p50 per query, wall and CPU time of the thread).
 
 ``--compare`` checks the hits against an earlier run's OUT.json (another version of the code, the
 same index and queries): how many queries return the very same hits (ids, scores, best sentence, to
@@ -35,6 +39,43 @@ def compare(hits: list, earlier: list) -> dict:
             "max_score_difference": drift}
 
 
+def stages(retriever, queries: list, vectors: list, passes: int) -> dict[str, float]:
+    """p50 per query of each stage of a warm hybrid search (each timed where it is called; the dense
+    search in its own thread, so "dense_search" overlaps the rest), plus the whole search's wall and
+    CPU time of the calling thread."""
+    import assistant.retrieval.search as search_module
+
+    spent: dict[str, float] = {}
+
+    def timed(owner, name: str) -> None:
+        call = getattr(owner, name)
+
+        def wrapper(*args, **kwargs):
+            t = time.perf_counter()
+            try:
+                return call(*args, **kwargs)
+            finally:
+                spent[name] = spent.get(name, 0.0) + time.perf_counter() - t
+
+        setattr(owner, name, wrapper)
+
+    for name in ("dense_search", "lexical_search", "dense_scores", "lexical_scores", "get_chunks", "get_document"):
+        timed(retriever.data, name)
+    for name in ("plan_query", "concept_weights", "best_span"):
+        timed(search_module, name)
+    timed(retriever, "_coverage")
+    per: dict[str, list[float]] = {}
+    for _ in range(passes):
+        for q, v in zip(queries, vectors):
+            spent.clear()
+            t, c = time.perf_counter(), time.thread_time()
+            retriever.search(q["q"], 5, mode="hybrid", query_vector=v)
+            spent["search (wall)"], spent["search (CPU of its thread)"] = time.perf_counter() - t, time.thread_time() - c
+            for name, seconds in spent.items():
+                per.setdefault(name, []).append(seconds)
+    return {name: round(1000 * statistics.median(xs), 3) for name, xs in sorted(per.items(), key=lambda kv: -statistics.median(kv[1]))}
+
+
 def main() -> None:
     index_dir, out = Path(sys.argv[1]), Path(sys.argv[2])
     passes = int(sys.argv[sys.argv.index("--passes") + 1]) if "--passes" in sys.argv else 5
@@ -52,6 +93,18 @@ def main() -> None:
     retriever = HybridRetriever(data, embedder=None)  # type: ignore[arg-type]
     if "--one-thread" in sys.argv:
         faiss.omp_set_num_threads(1)
+    if "--dense-inline" in sys.argv:
+        import assistant.retrieval.search as search_module
+
+        class Inline:
+            def submit(self, call, *args):  # noqa: ANN001, ANN202 - a stand-in for the executor
+                from concurrent.futures import Future
+
+                done: Future = Future()
+                done.set_result(call(*args))
+                return done
+
+        search_module._BESIDE = Inline()  # type: ignore[assignment]
 
     def run() -> tuple[list[float], list]:
         times, hits = [], []
@@ -97,6 +150,8 @@ def main() -> None:
                          f"{Path(filename).name}:{line}({name})"))
         rows.sort(reverse=True)
         result["profile"] = rows[:45]
+    if "--stages" in sys.argv:
+        result["stages_p50_ms"] = stages(retriever, queries, vectors, passes)
     if "--compare" in sys.argv:
         earlier = json.loads(Path(sys.argv[sys.argv.index("--compare") + 1]).read_text(encoding="utf-8"))
         result["compare"] = compare(hits, earlier["hits"])
