@@ -12,6 +12,7 @@ for Hybrid Retrieval") report the same.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -61,6 +62,16 @@ OVERFETCH = 50
 # releases the GIL, so with a core free its search (1-1.5 ms of a 1M-passage query) overlaps the
 # lexical side instead of adding to it (BENCHMARKS.md, "Retrieval latency after profiling").
 _BESIDE = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dense-search")
+
+
+def _renew_beside() -> None:
+    """A forked child has none of the parent's threads: it gets its own executor."""
+    global _BESIDE
+    _BESIDE = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dense-search")
+
+
+os.register_at_fork(after_in_child=_renew_beside)
+
 
 @dataclass
 class SearchResult:
