@@ -46,7 +46,7 @@ import numpy as np
 
 from common import CACHE, ROOT, cached_embedder, log, write_result
 
-from assistant.answer.decide import FEATURES, MODEL_PATH, AnswerabilityModel, load_model, outcome_of
+from assistant.answer.decide import FEATURES, MODEL_PATH, AnswerabilityModel, load_model, outcome_of, quote_order
 from assistant.core import Assistant
 from assistant.text.normalize import clean_for_embedding, fold, raw_tokens, skeleton
 
@@ -141,8 +141,8 @@ def wire_set() -> tuple[str, dict[str, str], list[Item]] | None:
 
 
 # -- running ---------------------------------------------------------------------------------------
-def build_index(name: str, docs: dict[str, str], embedder) -> Assistant:
-    folder = CACHE / "answerability" / name
+def build_index(name: str, docs: dict[str, str], embedder, workdir: Path) -> Assistant:
+    folder = workdir / name
     docs_dir = folder / "docs"
     if docs_dir.exists():
         shutil.rmtree(docs_dir)
@@ -197,13 +197,13 @@ def _ranked_docs(hits) -> list[str]:
 
 
 def run_set(name: str, docs: dict[str, str], items: list[Item], embedder, models: dict[str, AnswerabilityModel],
-            english_of: dict[str, str] | None = None) -> list[dict]:
+            english_of: dict[str, str] | None = None, workdir: Path = CACHE / "answerability") -> list[dict]:
     """Search every item (and its twins), record features, outcomes and retrieval ranks."""
     from baseline import TutorialRetriever
     from assistant.adapters.langchain.embeddings import LangChainEmbeddings
     from langchain_core.documents import Document as LCDocument
 
-    assistant = build_index(name, docs, embedder)
+    assistant = build_index(name, docs, embedder, workdir)
     tutorial = TutorialRetriever(LangChainEmbeddings(embedder))
     tutorial.add_documents([LCDocument(page_content=text, metadata={"doc": doc}) for doc, text in docs.items()])
     rng = random.Random(7)
@@ -262,6 +262,10 @@ def _decisions(assistant: Assistant, result, models: dict[str, AnswerabilityMode
         out[f"{name}_p"] = round(decision.probability, 5)
         out["features"] = {k: round(float(v), 5) for k, v in decision.features.items()}
         out["signals"] = decision.signals
+        # For reading the rows: what was asked, and the sentence an answer would quote first.
+        quoted = quote_order(decision.evidence, result.query, result.plan)
+        out["question"] = result.query
+        out["quote"] = f"{quoted[0].hit.chunk.doc_id}: {quoted[0].sentence[:240]}" if quoted else ""
     return out
 
 
@@ -310,7 +314,17 @@ def auc(scores: list[float], labels: list[int]) -> float:
 
 
 def fit(rows: list[dict]) -> dict:
+    """The model fitted on the fit split: one regression for evidence in the question's language and
+    one (``cross_language_model``) for evidence in the other language, each with its own threshold."""
     train = [r for r in rows if r["split"] == "fit" and r["label"] is not None]
+    same = [r for r in train if r["features"].get("cross_language", 0.0) < 0.5]
+    cross = [r for r in train if r["features"].get("cross_language", 0.0) >= 0.5]
+    if not all({0, 1} <= {r["label"] for r in part} for part in (same, cross)):
+        return _fit_part(train)  # too few rows of one kind to fit two
+    return _fit_part(same) | {"cross_language_model": _fit_part(cross)}
+
+
+def _fit_part(train: list[dict]) -> dict:
     x = np.array([[r["features"][f] for f in FEATURES] for r in train], dtype=float)
     y = np.array([r["label"] for r in train], dtype=float)
     mean = x.mean(axis=0)
@@ -400,6 +414,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=MODEL_PATH, help="where the fitted model is written")
     parser.add_argument("--rows", type=Path, default=CACHE / "answerability" / "rows.json",
                         help="generated rows (features, outcomes, ranks) are kept here; --reuse reads them back")
+    parser.add_argument("--workdir", type=Path, default=CACHE / "answerability",
+                        help="where the generated indexes are built (one folder per set; rebuilt on every run)")
     parser.add_argument("--reuse", action="store_true", help="refit from the rows of an earlier run (no searching)")
     args = parser.parse_args()
     per_band, queries = (60, 30) if args.quick else (args.per_band, args.questions)
@@ -425,7 +441,8 @@ def main() -> int:
         except Exception:
             pass
         for name, docs, items in sets:
-            rows.extend(run_set(name, docs, items, embedder, models, english_of if name == "hadith_ar" else None))
+            rows.extend(run_set(name, docs, items, embedder, models, english_of if name == "hadith_ar" else None,
+                                args.workdir))
         args.rows.parent.mkdir(parents=True, exist_ok=True)
         args.rows.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
     names = ["packaged"]
@@ -437,7 +454,7 @@ def main() -> int:
         # would answer with this model, without searching again.
         for r in rows:
             r["fitted_p"] = round(model.probability(r["features"]), 5)
-            r["fitted_outcome"] = outcome_of(r["fitted_p"], model.threshold, r["signals"])[0]
+            r["fitted_outcome"] = outcome_of(r["fitted_p"], model.threshold_for(r["features"]), r["signals"])[0]
         test_report = report(rows, ["packaged", "fitted"])
         fitted["test_split"] = {k: v.get("fitted", v) if isinstance(v, dict) else v for k, v in test_report.items()}
         args.out.write_text(json.dumps(fitted, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
