@@ -272,12 +272,11 @@ def signals_of(question: str, plan: QueryPlan, evidence: Sequence[Evidence], wei
     names = _names(plan, weights)
     covered = frozenset().union(*(e.covered for e in evidence)) if evidence else frozenset()
     missing_names = _missing(names, covered)
-    # A name or number of the question that no passage to be quoted holds, in its own text: the quote
-    # would be about another place or person of the same document ("hundreds of Tarhuna's residents"
-    # for a question about Sirte), or about another event altogether.
+    # A name or number of the question that neither a passage to be quoted nor its document holds: the
+    # quote is about another place or another event ("hundreds of Tarhuna's residents" for a question
+    # about Sirte). News names its subject once, in the headline and lead, so the document counts.
     quoted = quote_order(evidence, question, plan)
-    quoted_terms = set().union(*(set(tokenize(e.hit.chunk.text)) for e in quoted)) if quoted else set()
-    unquoted = [c.label for c in names if c.label not in missing_names and not c.terms & quoted_terms]
+    unquoted = [c.label for c in names if c.label not in missing_names and not any(c.label in e.covered for e in quoted)]
     gaps = set(missing_names) | set(unquoted)
     rest = {label: w for label, w in weights.items() if label not in gaps}
     rest_total = sum(rest.values())
