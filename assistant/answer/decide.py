@@ -6,10 +6,15 @@ wire articles written for this project, with leave-gold-out and entity-swap twin
 cases). Its coefficients, the feature scaling and what it was fitted on are data:
 ``assistant/data/answerability.json``. No threshold here was chosen by looking at the dev set.
 
+Evidence in the question's language and evidence in the other one are judged by two regressions of the
+same form, each with its own threshold (the lexical features go through the lexicon across languages).
+
 Then, for a question the model finds answerable:
 
 * a number the question gives, or a name it asks about that the corpus never mentions, absent from the
   top passages, or
+* a name or number of the question that neither a passage to be quoted nor its document holds (the
+  quote would be about another place or event), or
 * a *when* / *how many* question whose evidence sentences give no date / no number beside the thing
   counted
 
