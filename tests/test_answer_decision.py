@@ -100,6 +100,8 @@ def test_outcome_rules():
     assert outcome_of(0.2, 0.5, _rules(names=1, missing_names=["tokyo"], rest_share=0.9))[0] == "abstain"
     # No evidence at all: abstain whatever the probability.
     assert outcome_of(0.99, 0.5, _rules(evidence=0))[0] == "abstain"
+    # Confident, but a name the corpus holds is in no passage to be quoted: partial, naming it.
+    assert outcome_of(0.9, 0.5, _rules(names=2, unquoted_names=["sirte"])) == ("partial", ("sirte",))
 
 
 def test_packaged_model_is_fitted_data_with_its_provenance():
@@ -157,3 +159,40 @@ def test_english_question_over_english_text_is_answered_not_gated_by_the_lexicon
     assert absent.outcome in ("partial", "abstain")
     if absent.outcome == "partial":
         assert "Mombasa" in absent.text and absent.missing == ("mombasa",)
+
+
+def test_cross_language_evidence_is_judged_by_its_own_regression_and_threshold():
+    same = {"features": ["coverage"], "mean": [0.5], "scale": [0.1], "coef": [2.0], "intercept": 0.0, "threshold": 0.5}
+    cross = {"features": ["dense_sentence"], "mean": [0.8], "scale": [0.02], "coef": [2.0], "intercept": 0.0, "threshold": 0.3}
+    model = AnswerabilityModel.from_dict(same | {"cross_language_model": cross})
+    # Low word coverage, close in meaning: answerable only when the evidence is in the other language,
+    # where the words go through the lexicon and coverage says little.
+    evidence = {"coverage": 0.2, "dense_sentence": 0.85}
+    assert model.probability(evidence | {"cross_language": 0.0}) < 0.01
+    assert model.probability(evidence | {"cross_language": 1.0}) > 0.99
+    assert model.threshold_for({"cross_language": 1.0}) == 0.3 and model.threshold_for({"cross_language": 0.0}) == 0.5
+    assert load_model().cross is not None, "the packaged model has both regressions (python bench/answerability.py)"
+
+
+def test_a_possessive_name_is_still_a_name(hash_assistant, tmp_path):
+    (tmp_path / "ghat.txt").write_text(ENGLISH_ARTICLE, encoding="utf-8")
+    hash_assistant.ingest([tmp_path / "ghat.txt"])
+    from assistant.retrieval.plan import plan_query
+
+    plan = plan_query("Who will run Mombasa's solar farm?", hash_assistant.data.vocabulary)
+    concepts = {c.label: c for c in plan.concepts}
+    assert concepts["mombasa's"].kind == "name" and not concepts["mombasa's"].in_corpus
+    assert plan_query("Who will run Ghat's solar farm?", hash_assistant.data.vocabulary).unknown == []
+
+
+def test_quoted_sentence_features_see_names_the_sentence_lacks(hash_assistant, tmp_path):
+    (tmp_path / "ghat.txt").write_text(ENGLISH_ARTICLE, encoding="utf-8")
+    hash_assistant.ingest([tmp_path / "ghat.txt"])
+    # Kamal is named in the passage, not in the sentence about who runs the farm.
+    decision = hash_assistant.decide(hash_assistant.search("Who will run the farm for Kamal?", 5))
+    assert decision.features["quote_names_missing"] == 1.0
+    assert decision.features["quote_passage_names_missing"] == 0.0
+    assert decision.features["quote_type"] == 1.0  # the sentence names someone new (Salma Bukhari)
+    # A question word found nowhere in the corpus is counted.
+    decision = hash_assistant.decide(hash_assistant.search("Who won the football match in Ghat?", 5))
+    assert decision.features["unknown_words"] > 0

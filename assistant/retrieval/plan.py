@@ -208,11 +208,12 @@ def plan_query(query: str, vocabulary: Vocabulary) -> QueryPlan:
                 if phrase in seen_phrases:
                     continue
                 label, own = _phrase_concept(phrase, forms, seen_phrases, expansions)
-            start = capitalized.get(word)
+            name = word.removesuffix("'s")  # "Sohar's port": the name is Sohar
+            start = capitalized.get(name)
             opener = start == 0 and word in _QUESTION_OPENERS
-            if start is not None and not opener and len(word) >= _NAME_MIN_LETTERS:
-                variants = [v for v, _ in vocabulary.variants(word)]
-                plan.names[word] = variants
+            if start is not None and not opener and len(name) >= _NAME_MIN_LETTERS:
+                variants = [v for v, _ in vocabulary.variants(name)]
+                plan.names[name] = variants
                 for variant in variants:
                     expansions[variant] = max(expansions.get(variant, 0.0), LATIN_NAME_WEIGHT)
                 if entry is None:
