@@ -319,16 +319,9 @@ class HybridRetriever:
                                         for row in set(coverage) | set(bm25)}
                 dense_weight = self.weight_for(query)
                 fused = convex_fusion(fusion_dense, lexical_scores_mixed, dense_weight, None, normalize=False)
-                if self.sentence_mix > 0 and not self.is_long(query):
-                    top = sorted(fused, key=lambda c: (-fused[c], c))[: max(RERANK_DEPTH, k)]
-                    sentence = self._sentence_coverage(plan, top, weights, candidate_chunks)
-                    share = (1.0 - dense_weight) * self.sentence_mix
-                    for row in top:
-                        fused[row] += share * (sentence.get(row, 0.0) - lexical_scores_mixed.get(row, 0.0))
-                    # The rest stay below the reranked head: they were not read sentence by sentence.
-                    floor = min(fused[row] for row in top)
-                    for row in set(fused) - set(top):
-                        fused[row] = min(fused[row], floor - 1e-9)
+                if self.sentence_mix > 0 and fused and not self.is_long(query):
+                    self._rerank_by_sentence(fused, lexical_scores_mixed, (1.0 - dense_weight) * self.sentence_mix, k,
+                                             plan, weights, candidate_chunks)
             else:
                 fused = convex_fusion(fusion_dense, lexical_scores, self.weight_for(query), groups)
         elif mode == "hybrid":
@@ -383,6 +376,21 @@ class HybridRetriever:
             if share > 0:
                 out[row] = share
         return out
+
+    def _rerank_by_sentence(self, fused: dict[str, float], lexical: dict[str, float], share: float, k: int,
+                            plan: QueryPlan, weights: dict[str, float], chunks: dict[str, Chunk]) -> None:
+        """Give ``share`` of the best candidates' fused score to their sentence coverage under the title
+        (``SENTENCE_MIX``), in place of the same share of their lexical score ``lexical``."""
+        top = sorted(fused, key=lambda c: (-fused[c], c))[: max(RERANK_DEPTH, k)]
+        sentence = self._sentence_coverage(plan, top, weights, chunks)
+        if not sentence:
+            return  # no concept with a weight: nothing to read the sentences for
+        for row in top:
+            fused[row] += share * (sentence.get(row, 0.0) - lexical.get(row, 0.0))
+        # The rest stay below the reranked head: they were not read sentence by sentence.
+        floor = min(fused[row] for row in top)
+        for row in set(fused) - set(top):
+            fused[row] = min(fused[row], floor - 1e-9)
 
     @staticmethod
     def _language_adjusted(dense: dict[str, float], query: str, chunks: dict[str, Chunk]) -> dict[str, float]:
