@@ -47,7 +47,8 @@ import numpy as np
 
 from common import CACHE, ROOT, cached_embedder, log, write_result
 
-from assistant.answer.decide import FEATURES, MODEL_PATH, AnswerabilityModel, load_model, outcome_of, quote_order
+from assistant.answer.decide import FEATURES, MODEL_PATH, AnswerabilityModel, load_model, outcome_of
+from assistant.answer.quoting import quote_order
 from assistant.core import Assistant
 from assistant.text.normalize import clean_for_embedding, fold, raw_tokens, skeleton
 
@@ -265,7 +266,7 @@ def _decisions(assistant: Assistant, result, models: dict[str, AnswerabilityMode
         out["features"] = {k: round(float(v), 5) for k, v in decision.features.items()}
         out["signals"] = decision.signals
         # For reading the rows: what was asked, and the sentence an answer would quote first.
-        quoted = quote_order(decision.evidence, result.query, result.plan)
+        quoted = quote_order(decision.evidence, result.query, result.plan, result.weights)
         out["question"] = result.query
         out["quote"] = f"{quoted[0].hit.chunk.doc_id}: {quoted[0].sentence[:240]}" if quoted else ""
     return out

@@ -1,9 +1,9 @@
-"""Which evidence sentences the extractive answer quotes, and in what order (``extractive.quote_order``)."""
+"""Which evidence sentences the extractive answer quotes, and in what order (``quoting.quote_order``)."""
 
 from __future__ import annotations
 
 from assistant.answer.evidence import Evidence
-from assistant.answer.extractive import quote_order
+from assistant.answer.quoting import quote_order
 from assistant.records import Chunk, Hit
 from assistant.retrieval.plan import Concept, QueryPlan
 from assistant.text.normalize import tokenize

@@ -36,6 +36,7 @@ from typing import Any, Callable, Sequence
 
 from assistant.answer.evidence import Evidence, SentenceVectors, covered_concepts, gather_evidence
 from assistant.answer.qtype import focus_terms, has_answer_type, question_type
+from assistant.answer.quoting import quote_order
 from assistant.retrieval.plan import QueryPlan, concept_weights
 from assistant.retrieval.search import SearchResult
 from assistant.text.normalize import detect_language, tokenize
@@ -171,7 +172,7 @@ def features_of(plan: QueryPlan, evidence: Sequence[Evidence], question_language
     covered = frozenset().union(*(e.covered for e in evidence))
     missing = [c for c in names if c.label not in covered]
     cross = float(bool(top.language) and top.language != question_language)
-    quote = quote_order(evidence, question, plan)[0] if question else top
+    quote = quote_order(evidence, question, plan, weights)[0] if question else top
     concepts = [c for c in plan.concepts if c.label in weights]
     in_sentence = covered_concepts(concepts, set(tokenize(quote.sentence)))
     in_passage = covered_concepts(concepts, set(tokenize(quote.hit.chunk.text)))
@@ -232,45 +233,6 @@ def _missing(names: Sequence, covered: frozenset[str]) -> list[str]:
 PARTIAL_REST_COVERAGE = 0.5
 
 
-# How the evidence sentences are ordered for quoting: by the share of the question they carry, a
-# bonus when they hold the kind of answer asked for (a date for "when", a name for "who"), and their
-# dense similarity relative to the best one. A cosine gap of 0.05 (the spread between a right and a
-# merely related sentence in e5's compressed range) weighs as much as a thirteenth of the question:
-# dense similarity breaks ties, it does not overrule the words (a headline is close to every question
-# about its article).
-TYPE_BONUS = 0.3
-DENSE_SCALE = 1.5
-# The retriever's fused score (0..1, over the whole passage) stays a prior: the sentence-level signals
-# reorder passages whose fused scores are close, not a clear first and a distant fifth.
-RETRIEVAL_SCALE = 0.5
-# Further quotes must be this close to the best one in that order, at most MAX_QUOTES in all; a quote
-# from another document than the best one's must be closer (it is more often about another event).
-QUOTE_GAP = 0.15
-QUOTE_GAP_OTHER_DOCUMENT = 0.05
-MAX_QUOTES = 3
-
-
-def quote_order(evidence: Sequence[Evidence], question: str, plan: QueryPlan | None = None) -> list[Evidence]:
-    """The evidence to quote, best first: the strongest sentence, then any nearly as strong."""
-    if not evidence:
-        return []
-    kind = question_type(question)
-    focus = focus_terms(question, plan.concepts) if plan is not None else None
-    top_dense = max((e.dense for e in evidence if e.dense is not None), default=None)
-    top_score = max(e.hit.score for e in evidence)
-
-    def strength(e: Evidence) -> float:
-        value = e.coverage + (TYPE_BONUS if kind and has_answer_type(e.sentence, kind, question, focus) else 0.0)
-        if top_dense is not None and e.dense is not None:
-            value += DENSE_SCALE * (e.dense - top_dense)
-        return value + RETRIEVAL_SCALE * (e.hit.score - top_score)
-
-    scored = sorted(((strength(e), -i, e) for i, e in enumerate(evidence)), key=lambda t: (t[0], t[1]), reverse=True)
-    best, _, first = scored[0]
-    return [e for value, _, e in scored
-            if value >= best - (QUOTE_GAP if e.hit.chunk.doc_id == first.hit.chunk.doc_id else QUOTE_GAP_OTHER_DOCUMENT)][:MAX_QUOTES]
-
-
 def signals_of(question: str, plan: QueryPlan, evidence: Sequence[Evidence], weights: dict[str, float]) -> dict:
     """What the answer / partial / abstain rules read besides the probability (see ``outcome_of``)."""
     kind = question_type(question)
@@ -280,7 +242,7 @@ def signals_of(question: str, plan: QueryPlan, evidence: Sequence[Evidence], wei
     # A name or number of the question that neither a passage to be quoted nor its document holds: the
     # quote is about another place or another event ("hundreds of Tarhuna's residents" for a question
     # about Sirte). News names its subject once, in the headline and lead, so the document counts.
-    quoted = quote_order(evidence, question, plan)
+    quoted = quote_order(evidence, question, plan, weights)
     unquoted = [c.label for c in names if c.label not in missing_names and not any(c.label in e.covered for e in quoted)]
     gaps = set(missing_names) | set(unquoted)
     rest = {label: w for label, w in weights.items() if label not in gaps}
