@@ -77,6 +77,10 @@ def stages(retriever, queries: list, vectors: list, passes: int) -> dict[str, fl
 
 
 def main() -> None:
+    positional = [a for a in sys.argv[1:] if not a.startswith("-")]
+    if "-h" in sys.argv or "--help" in sys.argv or len(positional) < 2:
+        print(__doc__)
+        sys.exit(0 if "-h" in sys.argv or "--help" in sys.argv else 2)
     index_dir, out = Path(sys.argv[1]), Path(sys.argv[2])
     passes = int(sys.argv[sys.argv.index("--passes") + 1]) if "--passes" in sys.argv else 5
     queries_path = Path(os.environ.get("PROBE_QUERIES", CACHE / "probe_queries.json"))
