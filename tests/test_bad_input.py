@@ -414,7 +414,10 @@ def test_injection_document_is_an_ordinary_document(seed_index_dir, tmp_path):
         # The hostile document takes nothing over: the same evidence leads, and it is never cited. (A
         # further quote may come or go: a new document shifts every term's rarity a little.)
         assert after.outcome == before[question].outcome, question
-        assert after.citations[0].to_dict() == before[question].citations[0].to_dict(), question
+        if before[question].citations:  # a declined question cites nothing, before as after
+            assert after.citations[0].to_dict() == before[question].citations[0].to_dict(), question
+        else:
+            assert not after.citations, question
         assert "injection" not in {c.doc_id for c in after.citations}, question
     for question in ("كم تنتج محطة التحلية في زوارة؟", "How much water does the Zuwara desalination plant produce?"):
         answer = bot.ask(question)

@@ -524,7 +524,10 @@ def test_bare_markers_and_recited_instructions_are_no_answer(bot: Assistant) -> 
 
 def test_a_late_not_found_stops_the_stream(bot: Assistant) -> None:
     answers = ask(bot, scripted("Lavrov spoke about Libya, but NOT FOUND"), "What did Lavrov announce?")
-    assert answers[-1].abstained
+    # The model's late "not found" is never shown as its answer: over confident evidence the quotes
+    # stand in, marked partial; else the question is declined.
+    assert answers[-1].outcome in ("partial", "abstain")
+    assert "Lavrov spoke about Libya" not in answers[-1].text and "NOT FOUND" not in answers[-1].text
     assert all("NOT" not in a.text for a in answers[:-1])
 
 

@@ -11,6 +11,7 @@ from typing import Callable, Sequence
 from assistant.text.normalize import (
     ARABIC_STOPWORDS,
     ENGLISH_STOPWORDS,
+    arabic_relatives,
     fold,
     is_arabic_token,
     skeleton,
@@ -224,6 +225,10 @@ def plan_query(query: str, vocabulary: Vocabulary) -> QueryPlan:
         add(expansions)
         terms = frozenset(own | set(expansions))
         in_corpus = any(t in vocab for t in terms)
+        if not in_corpus and kind == "word" and is_arabic_token(word):
+            # An Arabic word the corpus holds under another form (مغادرة asked, يغادر written) is
+            # known: only its absence in every form says the corpus lacks it. Names keep the exact test.
+            in_corpus = any(t in vocab for t in arabic_relatives(word))
         plan.concepts.append(Concept(label, terms, kind, in_corpus, checkable))
         if kind == "name" and checkable and not in_corpus:
             plan.unknown.append(label)

@@ -113,6 +113,30 @@ def word_forms(token: str) -> set[str]:
     return forms
 
 
+# Forms of one Arabic word built on the same letters: a verbal noun and the verb's tenses (مغادرة,
+# يغادر, أغادر, غادر), a noun with its plural endings. Used only to decide whether a question's word is
+# known to the corpus under another form, never as index terms.
+_CORE_PREFIXES = ("م", "ي", "ت", "ن", "ا")
+_CORE_SUFFIXES = ("ه", "ات", "ون", "ين", "وا", "ت", "ان")
+
+
+@lru_cache(maxsize=200_000)
+def arabic_relatives(token: str) -> frozenset[str]:
+    """Forms sharing a folded Arabic token's letters once its light stem loses one tense or verbal-noun
+    prefix (م ي ت ن ا) and one ending: the forms to look for before calling the word unknown."""
+    cores = {stem_arabic(token), token}
+    for form in list(cores):
+        for prefix in _CORE_PREFIXES:
+            if form.startswith(prefix) and len(form) - len(prefix) >= 3:
+                cores.add(form[len(prefix):])
+        for suffix in _CORE_SUFFIXES:
+            if form.endswith(suffix) and len(form) - len(suffix) >= 3:
+                cores.add(form[: -len(suffix)])
+    cores = {c for c in cores if len(c) >= 3}
+    return frozenset({c for c in cores} | {p + c for c in cores for p in _CORE_PREFIXES}
+                     | {c + q for c in cores for q in _CORE_SUFFIXES})
+
+
 def is_arabic_token(token: str) -> bool:
     return bool(_ARABIC_CHARS.match(token))
 
