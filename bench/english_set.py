@@ -48,6 +48,23 @@ def load_items(path: Path) -> list[tuple[QAItem, str, str]]:
     return out
 
 
+def mixed_corpus(name: str, embedder) -> tuple[Assistant, Path, Path]:
+    """A fresh index (under ``bench/cache/NAME``) of the seeds and the wire articles, answering
+    extractively: the assistant, the folder of documents and the index folder (removed by the caller)."""
+    folder = CACHE / name
+    docs = folder / "docs"
+    if docs.exists():
+        shutil.rmtree(docs)
+    docs.mkdir(parents=True)
+    for source in [*(ROOT / "seeds").glob("*.txt"), *(WIRE / "en").glob("*.txt"), *(WIRE / "ar").glob("*.txt")]:
+        shutil.copy(source, docs / source.name)
+    index = folder / f"index-{int(time.time())}"
+    assistant = Assistant(index, embedder=embedder)
+    assistant.llm = None
+    log(f"{name}: {assistant.ingest([docs]).summary()}")
+    return assistant, docs, index
+
+
 def tutorial_hits(tutorial, item: QAItem) -> tuple[bool, bool]:
     hits = tutorial.invoke(item.turns[-1], k=5)
     flags = []
@@ -64,18 +81,7 @@ def main() -> int:
     parser.add_argument("--no-baseline", action="store_true", help="skip the LangChain tutorial retriever")
     args = parser.parse_args()
     embedder = cached_embedder()
-    folder = CACHE / "english_set"
-    docs = folder / "docs"
-    if docs.exists():
-        shutil.rmtree(docs)
-    docs.mkdir(parents=True)
-    for source in [*(ROOT / "seeds").glob("*.txt"), *(WIRE / "en").glob("*.txt"), *(WIRE / "ar").glob("*.txt")]:
-        shutil.copy(source, docs / source.name)
-    index = folder / f"index-{int(time.time())}"
-    assistant = Assistant(index, embedder=embedder)
-    assistant.llm = None
-    report = assistant.ingest([docs])
-    log(f"english_set: {report.summary()}")
+    assistant, docs, index = mixed_corpus("english_set", embedder)
     tutorial = None
     if not args.no_baseline:
         sys.path.insert(0, str(ROOT / "bench"))

@@ -18,15 +18,14 @@ import argparse
 import itertools
 import shutil
 import sys
-import time
 
-from common import CACHE, ROOT, cached_embedder, log
+from common import cached_embedder
 
-import assistant.answer.extractive as extractive
+import assistant.answer.quoting as quoting
 import assistant.retrieval.search as search
 from assistant.core import Assistant
 from assistant.evaluate import score_item
-from english_set import WIRE, load_items
+from english_set import WIRE, load_items, mixed_corpus
 
 SENTENCE_MIXES = (0.0, 0.25, 0.5, 0.75, 1.0)
 CROSS_LANGUAGE = (0.0, 0.02, 0.04, 0.06, 0.08, 0.1)
@@ -55,30 +54,20 @@ def main() -> int:
                         help=f"values of search.TITLE_CREDIT to try (default: the current {search.TITLE_CREDIT})")
     args = parser.parse_args()
     embedder = cached_embedder()
-    folder = CACHE / "fit_ranking"
-    docs = folder / "docs"
-    if docs.exists():
-        shutil.rmtree(docs)
-    docs.mkdir(parents=True)
-    for source in [*(ROOT / "seeds").glob("*.txt"), *(WIRE / "en").glob("*.txt"), *(WIRE / "ar").glob("*.txt")]:
-        shutil.copy(source, docs / source.name)
-    index = folder / f"index-{int(time.time())}"
-    assistant = Assistant(index, embedder=embedder)
-    assistant.llm = None
-    log(f"fit_ranking: {assistant.ingest([docs]).summary()}")
+    assistant, _, index = mixed_corpus("fit_ranking", embedder)
     items = [item for item, split, _ in load_items(WIRE / "qa.jsonl") if split == "fit" and item.type != "unanswerable"]
-    saved = (search.SENTENCE_MIX, search.CROSS_LANGUAGE_DENSE, search.TITLE_CREDIT, extractive.TITLE_CREDIT)
+    saved = (search.SENTENCE_MIX, search.CROSS_LANGUAGE_DENSE, search.TITLE_CREDIT, quoting.TITLE_CREDIT)
     rows = []
     try:
         for credit, mix, offset in itertools.product(args.title_credit, SENTENCE_MIXES, CROSS_LANGUAGE):
             search.SENTENCE_MIX, search.CROSS_LANGUAGE_DENSE = mix, offset
-            search.TITLE_CREDIT = extractive.TITLE_CREDIT = credit
+            search.TITLE_CREDIT = quoting.TITLE_CREDIT = credit
             hit1, hit5, precision = evaluate(assistant, items)
             rows.append((credit, mix, offset, hit1, hit5, precision))
             print(f"title_credit={credit:<5} sentence_mix={mix:<5} cross_language_dense={offset:<5} "
                   f"hit@1={hit1:.3f} hit@5={hit5:.3f} citation_precision={precision:.3f}", flush=True)
     finally:
-        search.SENTENCE_MIX, search.CROSS_LANGUAGE_DENSE, search.TITLE_CREDIT, extractive.TITLE_CREDIT = saved
+        search.SENTENCE_MIX, search.CROSS_LANGUAGE_DENSE, search.TITLE_CREDIT, quoting.TITLE_CREDIT = saved
         embedder.cache.flush()
         shutil.rmtree(index, ignore_errors=True)
     best = max(rows, key=lambda r: (round(r[3] + r[4], 6), round(r[5], 6), -r[1], -r[2], -abs(r[0] - 1.0)))
