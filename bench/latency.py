@@ -140,20 +140,9 @@ def main() -> None:
               "warm_p50_ms": ms(warm), "warm_p95_ms": p95(warm), "dense_p50_ms": modes["dense"], "lexical_p50_ms": modes["lexical"],
               "loadavg": os.getloadavg()[0], "hits": hits}
     if "--profile" in sys.argv:
-        import cProfile
-        import pstats
+        from scale import _profile
 
-        profiler = cProfile.Profile()
-        profiler.enable()
-        run()
-        profiler.disable()
-        stats = pstats.Stats(profiler)
-        rows = []
-        for (filename, line, name), (_, ncalls, tottime, cumtime, _) in stats.stats.items():
-            rows.append((round(1000 * cumtime / len(queries), 3), round(1000 * tottime / len(queries), 3), ncalls,
-                         f"{Path(filename).name}:{line}({name})"))
-        rows.sort(reverse=True)
-        result["profile"] = rows[:45]
+        result["profile"] = _profile(run, len(queries), top=45)
     if "--stages" in sys.argv:
         result["stages_p50_ms"] = stages(retriever, queries, vectors, passes)
     if "--compare" in sys.argv:

@@ -157,8 +157,9 @@ class Decision:
 
 
 def features_of(plan: QueryPlan, evidence: Sequence[Evidence], question_language: str, weights: dict[str, float],
-                question: str = "") -> dict[str, float]:
-    """The model's inputs for one question (see ``FEATURES``); a feature left out is read at its mean."""
+                question: str = "", quoted: Sequence[Evidence] | None = None) -> dict[str, float]:
+    """The model's inputs for one question (see ``FEATURES``); a feature left out is read at its mean.
+    ``quoted`` is ``quote_order``'s result when the caller has it."""
     own = [c for c in plan.concepts if not c.inherited]
     corpus = {
         "unknown_words": _share_of(weights, {c.label for c in own if c.label in weights and not c.in_corpus}),
@@ -172,7 +173,9 @@ def features_of(plan: QueryPlan, evidence: Sequence[Evidence], question_language
     covered = frozenset().union(*(e.covered for e in evidence))
     missing = [c for c in names if c.label not in covered]
     cross = float(bool(top.language) and top.language != question_language)
-    quote = quote_order(evidence, question, plan, weights)[0] if question else top
+    if quoted is None and question:
+        quoted = quote_order(evidence, question, plan, weights)
+    quote = quoted[0] if quoted else top
     concepts = [c for c in plan.concepts if c.label in weights]
     in_sentence = covered_concepts(concepts, set(tokenize(quote.sentence)))
     in_passage = covered_concepts(concepts, set(tokenize(quote.hit.chunk.text)))
@@ -233,7 +236,8 @@ def _missing(names: Sequence, covered: frozenset[str]) -> list[str]:
 PARTIAL_REST_COVERAGE = 0.5
 
 
-def signals_of(question: str, plan: QueryPlan, evidence: Sequence[Evidence], weights: dict[str, float]) -> dict:
+def signals_of(question: str, plan: QueryPlan, evidence: Sequence[Evidence], weights: dict[str, float],
+               quoted: Sequence[Evidence] | None = None) -> dict:
     """What the answer / partial / abstain rules read besides the probability (see ``outcome_of``)."""
     kind = question_type(question)
     names = _names(plan, weights)
@@ -242,7 +246,8 @@ def signals_of(question: str, plan: QueryPlan, evidence: Sequence[Evidence], wei
     # A name or number of the question that neither a passage to be quoted nor its document holds: the
     # quote is about another place or another event ("hundreds of Tarhuna's residents" for a question
     # about Sirte). News names its subject once, in the headline and lead, so the document counts.
-    quoted = quote_order(evidence, question, plan, weights)
+    if quoted is None:
+        quoted = quote_order(evidence, question, plan, weights)
     unquoted = [c.label for c in names if c.label not in missing_names and not any(c.label in e.covered for e in quoted)]
     gaps = set(missing_names) | set(unquoted)
     rest = {label: w for label, w in weights.items() if label not in gaps}
@@ -285,9 +290,10 @@ def decide(
 ) -> Decision:
     """Answer, partial or abstain for ``question`` given its evidence (best first)."""
     model = model or load_model()
-    features = features_of(plan, evidence, question_language, weights, question)
+    quoted = quote_order(evidence, question, plan, weights)  # once: the features and the rules read it
+    features = features_of(plan, evidence, question_language, weights, question, quoted if question else None)
     probability = model.probability(features)
-    signals = signals_of(question, plan, evidence, weights)
+    signals = signals_of(question, plan, evidence, weights, quoted)
     outcome, missing = outcome_of(probability, model.threshold_for(features), signals)
     return Decision(outcome, probability, features, tuple(evidence), missing, signals["question_type"], signals)
 

@@ -33,7 +33,6 @@ MAX_QUOTES = 3
 # sentence about another event shares some of the question's words, not the first quote's subject. On
 # the fit split of bench/english_set.py it costs no hit and no right citation (citation precision 0.966
 # with and without it at the shipped ranking, 0.953 → 0.965 with an earlier one).
-OTHER_DOCUMENT_SAME_CONCEPTS = True
 
 
 def context_concepts(evidence: Evidence, plan: QueryPlan, weights: dict[str, float]) -> dict[str, float]:
@@ -51,13 +50,12 @@ def context_concepts(evidence: Evidence, plan: QueryPlan, weights: dict[str, flo
     return held
 
 
-def context_coverage(evidence: Evidence, plan: QueryPlan, weights: dict[str, float]) -> float:
+def context_coverage(evidence: Evidence, held: dict[str, float], weights: dict[str, float]) -> float:
     """Share of the question's concepts (rarity-weighted) the evidence sentence holds read under its
-    document's title (``context_concepts``); never below the evidence's own coverage."""
+    document's title (``held``, from ``context_concepts``); never below the evidence's own coverage."""
     total = sum(weights.values())
     if total <= 0:
         return evidence.coverage
-    held = context_concepts(evidence, plan, weights)
     return max(evidence.coverage, sum(weights[label] * credit for label, credit in held.items()) / total)
 
 
@@ -70,8 +68,13 @@ def quote_order(evidence: Sequence[Evidence], question: str, plan: QueryPlan | N
     focus = focus_terms(question, plan.concepts) if plan is not None else None
     top_dense = max((e.dense for e in evidence if e.dense is not None), default=None)
     top_score = max(e.hit.score for e in evidence)
-    coverage = {id(e): (context_coverage(e, plan, weights) if plan is not None and weights else e.coverage) for e in evidence}
-    held = {id(e): (set(context_concepts(e, plan, weights)) if plan is not None and weights else set(e.covered)) for e in evidence}
+    if plan is not None and weights:
+        concepts = {id(e): context_concepts(e, plan, weights) for e in evidence}
+        coverage = {id(e): context_coverage(e, concepts[id(e)], weights) for e in evidence}
+        held = {key: set(value) for key, value in concepts.items()}
+    else:
+        coverage = {id(e): e.coverage for e in evidence}
+        held = {id(e): set(e.covered) for e in evidence}
 
     def strength(e: Evidence) -> float:
         value = coverage[id(e)] + (TYPE_BONUS if kind and has_answer_type(e.sentence, kind, question, focus) else 0.0)
@@ -89,6 +92,6 @@ def quote_order(evidence: Sequence[Evidence], question: str, plan: QueryPlan | N
             return value >= best - QUOTE_GAP
         # Another article is quoted beside the first only when it is nearly as strong and its sentence
         # holds everything of the question the first one's holds: otherwise it is about another event.
-        return value >= best - QUOTE_GAP_OTHER_DOCUMENT and (not OTHER_DOCUMENT_SAME_CONCEPTS or held[id(e)] >= held[id(first)])
+        return value >= best - QUOTE_GAP_OTHER_DOCUMENT and held[id(e)] >= held[id(first)]
 
     return [e for value, _, e in scored if joins(value, e)][:MAX_QUOTES]
