@@ -17,11 +17,11 @@ import numpy as np
 from assistant.records import Chunk, Document
 from assistant.stores.base import Batch, IndexSettings
 from assistant.stores.faiss.chunk_rows import ChunkRows
-from assistant.stores.faiss.logs import ANN_FILE, DEAD_FILE, LOG_FILES, LogReader, raw_array, split_lines
+from assistant.stores.faiss.logs import DEAD_FILE, LOG_FILES, LogReader, raw_array, split_lines
 from assistant.stores.faiss.memory import MAX_FLAT_PARTS, IndexData, OnDisk
 from assistant.stores.faiss.postings import DiskBM25
 from assistant.stores.faiss.tables import DocumentView, Tables
-from assistant.stores.faiss.vectors import Part, flat_index, read_ann
+from assistant.stores.faiss.vectors import Part, flat_index, snapshot_parts
 from assistant.stores.lexical import BM25Index
 
 BM25_LOGS = ("bm25_data.f32", "bm25_indices.i32", "bm25_rownnz.i32")
@@ -270,20 +270,8 @@ def read_mapped(root: Path, snap: Path, manifest: dict[str, Any], base: IndexDat
                 index.add(block.reshape(-1, dim))
         return index
 
-    if logs["vectors.f32"] != rows * dim * 4:
-        raise ValueError(f"vectors.f32 holds {logs['vectors.f32']} bytes for {rows} rows of dimension {dim}")
-    if base is not None and old.ann_rows == ann_rows:
-        parts = list(base.parts)
-        if rows > first_row:
-            parts.append(Part(first_row, flat_from(first_row)))
-    else:
-        parts = []
-        if ann_rows:
-            ann = read_ann(snap / ANN_FILE, dim, mapped=True)
-            if ann.ntotal != ann_rows:
-                raise ValueError(f"{ANN_FILE} holds {ann.ntotal} rows, the manifest says {ann_rows}")
-            parts.append(Part(0, ann))
-        parts.append(Part(ann_rows, flat_from(ann_rows)))
+    parts = snapshot_parts(snap, dim, rows, ann_rows, logs["vectors.f32"], flat_from,
+                           base.parts if base is not None and old.ann_rows == ann_rows else None, first_row, mapped=True)
 
     # BM25: the generation's postings are mapped; rows after them come from the logs.
     if base is not None:

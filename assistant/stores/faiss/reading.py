@@ -12,9 +12,9 @@ import numpy as np
 from assistant.records import Document
 from assistant.stores.base import DocInfo, IndexSettings
 from assistant.stores.faiss.chunk_rows import ChunkRows
-from assistant.stores.faiss.logs import ANN_FILE, DEAD_FILE, LOG_FILES_V2, LogReader, raw_array, split_lines
+from assistant.stores.faiss.logs import DEAD_FILE, LOG_FILES_V2, LogReader, raw_array, split_lines
 from assistant.stores.faiss.memory import IndexData, OnDisk
-from assistant.stores.faiss.vectors import Part, flat_index, read_ann
+from assistant.stores.faiss.vectors import flat_index, snapshot_parts
 from assistant.stores.lexical import BM25Index
 
 
@@ -94,20 +94,8 @@ def read_snapshot(snap: Path, manifest: dict[str, Any], base: IndexData | None, 
                 index.add(block.reshape(-1, dim))
         return index
 
-    if logs["vectors.f32"] != rows * dim * 4:
-        raise ValueError(f"vectors.f32 holds {logs['vectors.f32']} bytes for {rows} rows of dimension {dim}")
-    if base is not None and old is not None and old.ann_rows == ann_rows:
-        parts = list(base.parts)
-        if rows > first_row:
-            parts.append(Part(first_row, vectors(first_row)))
-    else:
-        parts = []
-        if ann_rows:
-            ann = read_ann(snap / ANN_FILE, dim)
-            if ann.ntotal != ann_rows:
-                raise ValueError(f"{ANN_FILE} holds {ann.ntotal} rows, the manifest says {ann_rows}")
-            parts.append(Part(0, ann))
-        parts.append(Part(ann_rows, vectors(ann_rows)))
+    parts = snapshot_parts(snap, dim, rows, ann_rows, logs["vectors.f32"], vectors,
+                           base.parts if base is not None and old is not None and old.ann_rows == ann_rows else None, first_row)
 
     nnz = read_array("bm25_rownnz.i32", "<i4")
     values = read_array("bm25_data.f32", "<f4")

@@ -6,9 +6,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import numpy as np
+
+from assistant.stores.faiss.logs import ANN_FILE
 
 # Exact search of N vectors costs ~0.11 ms per 1,000 on one core; HNSW32 answers in < 1 ms with
 # recall@10 ≈ 0.98 at efSearch 256. The switch-over is where exact search reaches 5 ms, a quarter of
@@ -108,3 +110,22 @@ def read_ann(path: Path, dim: int, mapped: bool = False):
         raise ValueError(f"{path.name} has dimension {index.d}, the manifest says {dim}")
     index.hnsw.efSearch = HNSW_EF_SEARCH
     return index
+
+
+def snapshot_parts(snap: Path, dim: int, rows: int, ann_rows: int, vector_bytes: int, flat_from: Callable[[int], Any],
+                   base_parts: Sequence[Part] | None = None, first_row: int = 0, mapped: bool = False) -> list[Part]:
+    """The vector parts of a snapshot being read: ``base_parts`` (an earlier load whose graph is still the
+    snapshot's) plus the rows past ``first_row``, else ``ann.faiss`` (its first ``ann_rows`` rows) plus
+    the rest. ``flat_from(lo)`` builds an exact index over rows ``lo..rows`` from ``vectors.f32``."""
+    if vector_bytes != rows * dim * 4:
+        raise ValueError(f"vectors.f32 holds {vector_bytes} bytes for {rows} rows of dimension {dim}")
+    if base_parts is not None:
+        return [*base_parts, *([Part(first_row, flat_from(first_row))] if rows > first_row else [])]
+    parts = []
+    if ann_rows:
+        ann = read_ann(snap / ANN_FILE, dim, mapped=mapped)
+        if ann.ntotal != ann_rows:
+            raise ValueError(f"{ANN_FILE} holds {ann.ntotal} rows, the manifest says {ann_rows}")
+        parts.append(Part(0, ann))
+    parts.append(Part(ann_rows, flat_from(ann_rows)))
+    return parts
