@@ -200,3 +200,27 @@ def test_quoted_sentence_features_see_names_the_sentence_lacks(hash_assistant, t
     # A question word found nowhere in the corpus is counted.
     decision = hash_assistant.decide(hash_assistant.search("Who won the football match in Ghat?", 5))
     assert decision.features["unknown_words"] > 0
+
+
+def test_capitals_that_mark_no_name_are_words(hash_assistant, tmp_path):
+    (tmp_path / "ghat.txt").write_text(ENGLISH_ARTICLE, encoding="utf-8")
+    hash_assistant.ingest([tmp_path / "ghat.txt"])
+    from assistant.retrieval.plan import plan_query
+
+    vocabulary = hash_assistant.data.vocabulary
+    kinds = lambda q: {c.label: c.kind for c in plan_query(q, vocabulary).concepts}  # noqa: E731
+    # A common word opening the question, a sentence or a quotation: capitalized, and not a name.
+    asked = kinds('Narrated by the Messenger of the council: "Whenever the farm opens, Mombasa will cheer."')
+    assert asked["narrated"] == asked["whenever"] == "word"
+    # Inside a sentence capitals are kept: common words can make a name (the Museum of Medina Crafts).
+    assert asked["messenger"] == "name"
+    assert asked["mombasa"] == "name"  # a name the word list does not know stays one
+    # The pronoun is not the country; the acronym is; a question all in lower case says nothing either way.
+    assert kinds("What did the council tell us about Ghat?").get("us", "word") == "word"
+    assert kinds("What did the US say about Ghat?")["us"] == "name"
+    assert kinds("what did the us say about ghat?")["us"] == "name"
+    # A name of the lexicon stays a name even when the word list has it as a common word (tripoli, a rock).
+    assert kinds("What happened in Tripoli?")["tripoli"] == "name"
+    unknown = plan_query("Whenever the council meets, what does it tell us about Mombasa?", vocabulary).unknown
+    assert unknown == ["mombasa"]
+

@@ -18,6 +18,7 @@ from assistant.text.normalize import (
     tokenize,
     word_forms,
 )
+from assistant.text.english import common_word
 from assistant.text.lexicon import arabic_vocabulary, entry_kinds, translate_arabic, translate_phrases
 from assistant.stores.base import Vocabulary
 from assistant.stores.lexical import idf as bm25_idf
@@ -83,6 +84,7 @@ LATIN_NAME_WEIGHT = 1.0
 FOLLOWUP_WEIGHT = 0.5
 CONTEXT_WEIGHT = 0.05
 _CAPITALIZED = re.compile(r"\b[A-Z][a-zA-Z]+(?:'s)?\b")
+_SENTENCE_OPENERS = frozenset(".!?:;\"'“‘«([—-")
 _QUESTION_OPENERS = frozenset("""what which who whom whose when where why how is are was were do does did can could
     should would will has have had tell list give show find name describe explain summarize""".split())
 
@@ -166,9 +168,16 @@ def plan_query(query: str, vocabulary: Vocabulary) -> QueryPlan:
         for word in arabic.split():
             arabic_phrase_of.setdefault(word, (arabic, english, kind))  # type: ignore[arg-type]
 
-    capitalized: dict[str, int] = {}
+    # Capitalized words, and whether each opens a sentence or a quotation (where a capital marks no name).
+    capitalized: dict[str, tuple[int, bool]] = {}
     for match in _CAPITALIZED.finditer(query):
-        capitalized.setdefault(match.group(0).lower().removesuffix("'s"), match.start())
+        written = match.group(0).removesuffix("'s")
+        before = query[: match.start()].rstrip()
+        opens = not before or before[-1] in _SENTENCE_OPENERS
+        capitalized.setdefault(written.lower(), (match.start(), opens and common_word(written)))
+    # A question written with capitals that writes a name of the lexicon in lower case means the
+    # common word ("tell us", not the US); a question all in lower case says nothing either way.
+    cased = any(ch.isupper() for ch in query)
     seen_phrases: set[str] = set()
     for position, word in enumerate(words):
         if word in ARABIC_STOPWORDS or word in ENGLISH_STOPWORDS or (len(word) < 2 and not word.isdigit()):
@@ -204,15 +213,22 @@ def plan_query(query: str, vocabulary: Vocabulary) -> QueryPlan:
             checkable = has_arabic or bool(expansions) or (kind == "name" and len(skeleton(word)) >= 3)
         else:
             entry = phrase_at.get(position)
+            if entry is not None and entry[2] == "name" and entry[0] == word and cased and word not in capitalized \
+                    and common_word(word):
+                entry = None
             if entry is not None:
                 phrase, forms, kind = entry
                 if phrase in seen_phrases:
                     continue
                 label, own = _phrase_concept(phrase, forms, seen_phrases, expansions)
             name = word.removesuffix("'s")  # "Sohar's port": the name is Sohar
-            start = capitalized.get(name)
+            start, common = capitalized.get(name, (None, False))
             opener = start == 0 and word in _QUESTION_OPENERS
-            if start is not None and not opener and len(name) >= _NAME_MIN_LETTERS:
+            # "Narrated ...", "... said: 'Whenever ...'": a common word opening a sentence or a quotation
+            # (a name of the lexicon stays one). Inside a sentence a capital is kept as a name: "the
+            # Museum of Medina Crafts" is capitals on common words.
+            common = common and not (entry is not None and entry[2] == "name")
+            if start is not None and not opener and not common and len(name) >= _NAME_MIN_LETTERS:
                 variants = [v for v, _ in vocabulary.variants(name)]
                 plan.names[name] = variants
                 for variant in variants:
