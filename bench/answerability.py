@@ -20,7 +20,10 @@ Each answerable question has unanswerable twins:
 * **leave-gold-out**: the same question asked of the index without its gold document and the gold's
   near-duplicates (hadith collections repeat one report through several chains; a candidate sharing
   ``NEAR_DUP_JACCARD`` of its words with the gold document counts as one);
-* **entity swap**: one name of the question replaced by a name no document mentions.
+* **entity swap**: one name of the question replaced by a name no document mentions;
+* **off topic**: the question asked of another set's index, on another subject (a wire question of
+  the hadith records, a hadith question of the news): its words, not only one name, are missing
+  ("Who won the football match in Cairo?" over the seeds). At most ``OFF_TOPIC_PER_SET`` a set.
 
 Records and articles are split into fit and test halves (hadith by a hash of the record id, wire by the
 ``split`` field of the file); the model is fitted on the fit half only and every figure printed is the
@@ -59,6 +62,10 @@ K_FETCH = 60            # chunks fetched: ten distinct documents for hit@10, fiv
 NEAR_DUP_JACCARD = 0.5
 ANSWER_RECALL = 0.92    # share of the fit split's answerable questions the chosen threshold answers
 MIN_DIRECTION_POSITIVES = 20  # a direction needs this many to set its own threshold point
+OFF_TOPIC_PER_SET = 60
+# Which index a set's questions are asked of for their off-topic twins: the question stays in its
+# language, and over the other index its evidence is in the other language as often as the same.
+OFF_TOPIC_INDEX = {"hadith_ar": "wire", "hadith_en": "wire", "wire": ("hadith_ar", "hadith_en")}
 LENGTH_BANDS = {"short": (40, 200), "medium": (200, 700), "long": (700, 3000)}
 # Names that no document of these sets mentions (checked against each index before use).
 SWAP_LATIN = ["Zoltan", "Mombasa", "Yokohama", "Valparaiso", "Brisbane", "Ingrid", "Tobias", "Dubrovnik",
@@ -249,6 +256,31 @@ def run_set(name: str, docs: dict[str, str], items: list[Item], embedder, models
     return rows
 
 
+def off_topic_rows(sets: list, embedder, models: dict[str, AnswerabilityModel], workdir: Path) -> list[dict]:
+    """Off-topic twins: answerable questions of one set asked of another set's index (``OFF_TOPIC_INDEX``;
+    the indexes ``run_set`` built), up to ``OFF_TOPIC_PER_SET`` a set, fit and test kept apart as their
+    questions are. Follow-ups are left out (their history belongs to their own corpus)."""
+    names = {name for name, _, _ in sets}
+    rng = random.Random(11)
+    rows = []
+    for name, _, items in sets:
+        targets = OFF_TOPIC_INDEX.get(name, ())
+        targets = [targets] if isinstance(targets, str) else list(targets)
+        for target in targets:
+            if target not in names:
+                continue
+            assistant = Assistant(workdir / target / "index", embedder=embedder)
+            # A wire question in Arabic goes to the English records and one in English to the Arabic ones.
+            pool = [i for i in items if i.kind == "answerable" and not i.history
+                    and (len(targets) == 1 or (target == "hadith_ar") == (i.direction.endswith("en_q")))]
+            for item in rng.sample(pool, min(OFF_TOPIC_PER_SET // len(targets), len(pool))):
+                result = assistant.search(item.question, K_EVIDENCE)
+                rows.append({"dataset": item.dataset, "direction": item.direction, "split": item.split, "band": item.band,
+                             "kind": "off_topic", "label": 0, **_decisions(assistant, result, models)})
+            log(f"answerability: off-topic twins of {name} over {target}: {len(rows)} rows so far")
+    return rows
+
+
 def _history(assistant: Assistant, turns: list[dict]) -> list[dict]:
     history: list[dict] = []
     for turn in turns:
@@ -380,6 +412,10 @@ def _fit_part(train: list[dict]) -> dict:
     for scores in groups:
         scores = sorted(scores)
         threshold = min(threshold, scores[int(math.floor((1 - ANSWER_RECALL) * len(scores)))])
+    # Lower still when the whole decision (the probability and the rules of ``outcome_of``) gains by it:
+    # a twin the rules already make partial is not declined again by a higher threshold, while
+    # answerable questions are.
+    threshold = min(threshold, best_outcome_threshold(train, model))
     counts = defaultdict(int)
     for r in train:
         counts[f"{r['dataset']}:{r['direction']}:{r['kind']}"] += 1
@@ -391,8 +427,40 @@ def _fit_part(train: list[dict]) -> dict:
                       "rows": len(train), "positives": int(y.sum()), "negatives": int(len(y) - y.sum()),
                       "by_set": dict(sorted(counts.items())),
                       "method": "logistic regression, L2 1.0, standardized features, each data set and within it each class weighing the same, features of known direction (EXPECTED_SIGN) left out when fitted with the other sign; threshold: the probability "
-                                "at or above which ANSWER_RECALL of each direction's fit-split answerable questions fall (the lowest over directions with at least MIN_DIRECTION_POSITIVES of them, and over all pooled), at most 0.5"},
+                                "at or above which ANSWER_RECALL of each direction's fit-split answerable questions fall (the lowest over directions with at least MIN_DIRECTION_POSITIVES of them, and over all pooled), at most 0.5, "
+                                "lowered to best_outcome_threshold (the highest threshold at which the worst direction's Youden J of the whole decision, rules included, is best) when that is lower"},
     }
+
+
+def best_outcome_threshold(train: list[dict], model: AnswerabilityModel) -> float:
+    """The highest threshold at which the whole decision (the probability and the rules of
+    ``outcome_of``) does best on the fit rows: Youden's J (answerable questions answered or partial,
+    plus unanswerable ones declined or partial, minus 1) of the worst direction (directions with at
+    least ``MIN_DIRECTION_POSITIVES`` answerable questions; all rows pooled otherwise). Of thresholds
+    that do equally well, the highest declines the most."""
+    scored = [(model.probability(r["features"]), r) for r in train]
+    by_direction = defaultdict(list)
+    for p, r in scored:
+        by_direction[r["direction"]].append((p, r))
+    # Questions no document answers (written, not twins: "Who won the football match in Cairo?" over
+    # the seeds) belong to no document direction; every direction is judged on them as well.
+    unanswerable = [(p, r) for p, r in scored if r["kind"] == "unanswerable"]
+    groups = [rows + unanswerable for rows in by_direction.values()
+              if sum(r["label"] == 1 for _, r in rows) >= MIN_DIRECTION_POSITIVES and any(r["label"] == 0 for _, r in rows)]
+    groups = groups or [scored]
+
+    def worst_j(t: float) -> float:
+        out = 1.0
+        for rows in groups:
+            pos = [outcome_of(p, t, r["signals"])[0] != "abstain" for p, r in rows if r["label"] == 1]
+            neg = [outcome_of(p, t, r["signals"])[0] != "answer" for p, r in rows if r["label"] == 0]
+            out = min(out, sum(pos) / max(len(pos), 1) + sum(neg) / max(len(neg), 1) - 1)
+        return out
+
+    # The outcomes change only at a row's probability (a threshold equal to it answers it).
+    values = [(t, worst_j(t)) for t in sorted({0.0, 0.5} | {round(p, 6) for p, _ in scored if p <= 0.5})]
+    best = max(j for _, j in values)
+    return max(t for t, j in values if j >= best - 1e-9)
 
 
 # -- reporting ---------------------------------------------------------------------------------------
@@ -418,7 +486,7 @@ def report(rows: list[dict], model_names: list[str]) -> dict:
                 m["answered"] = round(sum(r[f"{model}_outcome"] != "abstain" for r in pos) / len(pos), 3)
                 m["answered_full"] = round(sum(r[f"{model}_outcome"] == "answer" for r in pos) / len(pos), 3)
                 m["answerable_in_top5"] = len(pos)
-            for kind in ("leave_gold_out", "entity_swap", "unanswerable"):
+            for kind in ("leave_gold_out", "entity_swap", "off_topic", "unanswerable"):
                 twins = [r for r in subset if r["kind"] == kind]
                 if twins:
                     m[f"{kind}_declined_or_partial"] = round(sum(r[f"{model}_outcome"] != "answer" for r in twins) / len(twins), 3)
@@ -477,6 +545,7 @@ def main() -> int:
         for name, docs, items in sets:
             rows.extend(run_set(name, docs, items, embedder, models, english_of if name == "hadith_ar" else None,
                                 args.workdir))
+        rows.extend(off_topic_rows(sets, embedder, models, args.workdir))
         args.rows.parent.mkdir(parents=True, exist_ok=True)
         args.rows.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
     names = ["packaged"]

@@ -224,3 +224,36 @@ def test_capitals_that_mark_no_name_are_words(hash_assistant, tmp_path):
     unknown = plan_query("Whenever the council meets, what does it tell us about Mombasa?", vocabulary).unknown
     assert unknown == ["mombasa"]
 
+
+
+def test_threshold_is_the_highest_at_which_the_whole_decision_does_best():
+    import math
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    from answerability import best_outcome_threshold
+
+    model = AnswerabilityModel.from_dict({"features": ["coverage"], "mean": [0.0], "scale": [1.0], "coef": [1.0],
+                                          "intercept": 0.0})
+    quiet = {"question_type": None, "names": 0, "missing_names": [], "unquoted_names": [], "rest_share": 0.0,
+             "type_missing": False, "evidence": 5}
+    flagged = quiet | {"names": 1, "unquoted_names": ["x"]}  # the rules make it partial at any probability
+
+    def row(p, label, signals=quiet, kind="answerable"):
+        # coverage = logit(p): probability p under the model above
+        return {"features": {"coverage": -math.log(1 / p - 1)}, "label": label, "direction": "d", "signals": signals,
+                "kind": kind}
+
+    answerable = [row(p, 1) for p in (0.3, 0.35, 0.4, 0.45, 0.6, 0.7, 0.8, 0.9)]
+    # Twins the rules already answer in part, and one the probability alone declines.
+    twins = [row(p, 0, flagged, "leave_gold_out") for p in (0.6, 0.7, 0.8, 0.9)] + [row(0.2, 0, kind="leave_gold_out")]
+    # Every answerable question is answered and every twin declined or partial at 0.3; a higher
+    # threshold would decline an answerable question and gain nothing.
+    assert abs(best_outcome_threshold(answerable * 3 + twins * 3, model) - 0.3) < 1e-6
+    # A twin only the probability can decline moves the best point up.
+    more = twins + [row(0.33, 0, kind="leave_gold_out")] * 4
+    assert abs(best_outcome_threshold(answerable * 3 + more * 3, model) - 0.35) < 1e-6
+    # So does a question no document answers, counted in every direction.
+    off = [row(0.33, 0, kind="unanswerable") | {"direction": "any"}] * 12
+    assert abs(best_outcome_threshold(answerable * 3 + twins * 3 + off, model) - 0.35) < 1e-6
