@@ -208,6 +208,24 @@ def test_name_variants_find_other_spellings(make, seed_copy):
     assert "لافروف" in english.plan.names["lavrov"]
 
 
+def test_short_names_find_their_arabic_spellings_for_ranking_only(make, tmp_path):
+    doc = tmp_path / "report.txt"
+    doc.write_text("قال عمر بن الخطاب إن حذيفة بن اليمان حدث عن أبي هريرة في المدينة عن السوق والتجارة.\n\n"
+                   "وقال الرجل كلاما آخر عن الزراعة والمطر في تلك السنة.\n", encoding="utf-8")
+    assistant = make()
+    assistant.ingest([doc])
+    vocabulary = assistant.data.vocabulary
+    # Two or three consonants: the long vowels must stand where the Latin spelling has vowels.
+    assert "عمر" in vocabulary.short_spellings("Umar")
+    assert "حذيفه" in vocabulary.short_spellings("Hudhaifah")  # the final h of the ta marbuta
+    assert "هريره" in vocabulary.short_spellings("Hurairah")
+    assert vocabulary.short_spellings("Zoltan") == () and vocabulary.short_spellings("عمر") == ()
+    plan = assistant.search("What did Umar say about Hudhaifah?", k=3).plan
+    umar = next(c for c in plan.concepts if c.label == "umar")
+    # They count for the ranking's coverage; they are not search terms, nor the decision's evidence.
+    assert "عمر" in umar.spellings and "عمر" not in plan.terms and "عمر" not in umar.terms
+
+
 def test_follow_up_keeps_the_subject(make, seed_copy):
     assistant = make()
     assistant.ingest([seed_copy])

@@ -44,6 +44,9 @@ class Concept:
             index holds (an English word with no Arabic translation cannot be checked against Arabic
             text), or it is a name (names cross scripts by their consonant skeletons).
         inherited: Taken from an earlier turn of the conversation (the subject of a follow-up).
+        spellings: Index terms that may spell a short name in the other script (Umar / عمر,
+            ``Vocabulary.short_spellings``): read by the ranking's coverage only. Too loose for
+            the decision (Malik also finds الملك, "the king") and never searched for.
     """
 
     label: str
@@ -52,6 +55,7 @@ class Concept:
     in_corpus: bool = False
     checkable: bool = True
     inherited: bool = False
+    spellings: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -186,6 +190,7 @@ def plan_query(query: str, vocabulary: Vocabulary) -> QueryPlan:
         expansions: dict[str, float] = {}
         kind = "word"
         label = word
+        spellings: frozenset[str] = frozenset()
         if word.isdigit():
             kind = "number"
             checkable = True
@@ -233,6 +238,8 @@ def plan_query(query: str, vocabulary: Vocabulary) -> QueryPlan:
                 plan.names[name] = variants
                 for variant in variants:
                     expansions[variant] = max(expansions.get(variant, 0.0), LATIN_NAME_WEIGHT)
+                short = getattr(vocabulary, "short_spellings", None)
+                spellings = frozenset(short(name)) if short is not None else frozenset()
                 if entry is None:
                     kind = "name"
             # A name crosses scripts by its consonant skeleton, so its absence means something even
@@ -245,7 +252,7 @@ def plan_query(query: str, vocabulary: Vocabulary) -> QueryPlan:
             # An Arabic word the corpus holds under another form (مغادرة asked, يغادر written) is
             # known: only its absence in every form says the corpus lacks it. Names keep the exact test.
             in_corpus = any(t in vocab for t in arabic_relatives(word))
-        plan.concepts.append(Concept(label, terms, kind, in_corpus, checkable))
+        plan.concepts.append(Concept(label, terms, kind, in_corpus, checkable, spellings=spellings - terms))
         if kind == "name" and checkable and not in_corpus:
             plan.unknown.append(label)
     return plan

@@ -392,7 +392,8 @@ class HybridRetriever:
             chunks = self.data.get_chunks(list(candidates))
         for row, chunk in chunks.items():
             terms = _chunk_terms(chunk)
-            share = sum(weights[label] for label in {c.label for c in concepts if not c.terms.isdisjoint(terms)}) / total
+            share = sum(weights[label] for label in {c.label for c in concepts
+                                                     if not c.terms.isdisjoint(terms) or not c.spellings.isdisjoint(terms)}) / total
             if share > 0:
                 out[row] = share
         return out
@@ -429,7 +430,7 @@ class HybridRetriever:
         total = sum(weights.values())
         if total <= 0:
             return {}
-        concepts = [(c.label, c.terms) for c in plan.concepts if c.label in weights]
+        concepts = [(c.label, c.terms | c.spellings) for c in plan.concepts if c.label in weights]
         titles: dict[str, frozenset[str]] = {}
         out = {}
         for row in rows:

@@ -16,6 +16,7 @@ import numpy as np
 from scipy import sparse
 
 from assistant.text.normalize import edit_distance_at_most_one, is_arabic_token, skeleton
+from assistant.text.translit import latin_name_stem, same_short_name
 
 # Standard Okapi constants (Robertson & Zaragoza); news chunks are short and even, so the usual
 # b=0.75 length normalization is fine.
@@ -163,16 +164,20 @@ class BM25Index:
         the Latin script only exact skeletons count (English words are not misspelled names), and the
         one-edit match stays within the Arabic script, where spellings really drift.
         """
+        return list(self._remembered((term, max_edits), lambda: self._find_variants(term, max_edits)))
+
+    def _remembered(self, key: tuple[str, int], find):
+        """``find()``, kept per key while the skeleton table stays the same (questions repeat their words)."""
         table, kept = self._variants
-        found = kept.get((term, max_edits)) if table is not None and table is self._skeletons else None
+        found = kept.get(key) if table is not None and table is self._skeletons else None
         if found is None:
-            found = self._find_variants(term, max_edits)
+            found = find()
             table, kept = self._variants
             if table is None or table is not self._skeletons or len(kept) >= _VARIANTS_KEPT:
                 kept = {}
                 self._variants = (self._skeletons, kept)
-            kept[(term, max_edits)] = found
-        return list(found)
+            kept[key] = found
+        return found
 
     def _find_variants(self, term: str, max_edits: int) -> list[tuple[str, float]]:
         """``variants`` looked up in the skeleton table (built on first use)."""
@@ -181,24 +186,7 @@ class BM25Index:
         key = skeleton(term)
         if len(key) < 4:
             return []
-        if self._skeletons is None:
-            # Symmetric-deletion table: a skeleton and each of its one-letter deletions point at the
-            # vocabulary ids, so an edit-distance-1 lookup is a handful of dict hits, not a scan.
-            # Latin terms are keyed by their exact skeleton only, prefixed to keep the scripts apart.
-            table: dict[str, set[int]] = {}
-            for idx, vocab_term in enumerate(self.terms):
-                if len(vocab_term) < 4:
-                    continue
-                if is_arabic_token(vocab_term):
-                    vkey = skeleton(vocab_term)
-                    if len(vkey) >= 4:
-                        for k in _with_deletions(vkey):
-                            table.setdefault(k, set()).add(idx)
-                elif vocab_term.isascii() and vocab_term.isalpha():
-                    vkey = skeleton(vocab_term)
-                    if len(vkey) >= 4:
-                        table.setdefault(_LATIN_KEY + vkey, set()).add(idx)
-            self._skeletons = table
+        self._skeleton_table()
         out: dict[str, float] = {}
         arabic = is_arabic_token(term)
         probes = [key] + (_with_deletions(key)[1:] if arabic and len(key) >= 5 and max_edits else [])
@@ -220,6 +208,51 @@ class BM25Index:
             if vocab_term != term and not vocab_term.startswith(term) and not term.startswith(vocab_term):
                 out[vocab_term] = max(out.get(vocab_term, 0.0), 0.8)
         return sorted(out.items())
+
+    def _skeleton_table(self) -> dict[str, set[int]]:
+        """The skeleton lookup table of the vocabulary, built on first use."""
+        if self._skeletons is None:
+            # Symmetric-deletion table: a skeleton and each of its one-letter deletions point at the
+            # vocabulary ids, so an edit-distance-1 lookup is a handful of dict hits, not a scan.
+            # Latin terms are keyed by their exact skeleton only, prefixed to keep the scripts apart.
+            table: dict[str, set[int]] = {}
+            # Arabic terms of two or three classes are keyed apart, for ``short_spellings``.
+            for idx, vocab_term in enumerate(self.terms):
+                if len(vocab_term) < 3:
+                    continue
+                if is_arabic_token(vocab_term):
+                    vkey = skeleton(vocab_term)
+                    if len(vkey) >= 4 and len(vocab_term) >= 4:
+                        for k in _with_deletions(vkey):
+                            table.setdefault(k, set()).add(idx)
+                    elif 2 <= len(vkey) <= 3:
+                        table.setdefault(_SHORT_KEY + vkey, set()).add(idx)
+                elif len(vocab_term) < 4:
+                    continue
+                elif vocab_term.isascii() and vocab_term.isalpha():
+                    vkey = skeleton(vocab_term)
+                    if len(vkey) >= 4:
+                        table.setdefault(_LATIN_KEY + vkey, set()).add(idx)
+            self._skeletons = table
+        return self._skeletons
+
+    def short_spellings(self, name: str) -> tuple[str, ...]:
+        """Arabic terms of the vocabulary that may spell a short Latin name (Umar / عمر, Hudhaifah /
+        حذيفة, Hurairah / هريرة). Two or three consonant classes are too few for ``variants``, so the
+        Arabic long vowels must also stand where the Latin spelling has vowels
+        (``translit.same_short_name``). Common words still pass (Malik / الملك, the king): these
+        terms count for the ranking's coverage only (``Concept.spellings``); they are not search terms."""
+        stem = latin_name_stem(name)
+        key = skeleton(stem)
+        if is_arabic_token(name) or not 2 <= len(key) <= 3:
+            return ()
+        self._skeleton_table()
+
+        def find() -> tuple[str, ...]:
+            return tuple(sorted(self.terms[idx] for idx in self._skeletons.get(_SHORT_KEY + key, ())
+                                if same_short_name(stem, self.terms[idx], strict=len(key) == 2)))
+
+        return self._remembered((stem, -1), find)
 
     def score(self, weighted_terms: dict[str, float], live: np.ndarray | None = None) -> np.ndarray:
         """BM25 score of every row for the weighted query terms (dead rows score 0)."""
@@ -286,6 +319,7 @@ def encode_rows(term_lists: Iterable[Sequence[str]], vocab: dict[str, int], term
 
 
 _LATIN_KEY = "latin:"
+_SHORT_KEY = "short:"
 
 
 def _with_deletions(key: str) -> list[str]:
