@@ -257,3 +257,21 @@ def test_threshold_is_the_highest_at_which_the_whole_decision_does_best():
     # So does a question no document answers, counted in every direction.
     off = [row(0.33, 0, kind="unanswerable") | {"direction": "any"}] * 12
     assert abs(best_outcome_threshold(answerable * 3 + twins * 3 + off, model) - 0.35) < 1e-6
+
+
+def test_related_lexicon_names_and_measures_of_how(hash_assistant, tmp_path):
+    (tmp_path / "ghat.txt").write_text(ENGLISH_ARTICLE + "\nThe farm was built with a loan from the International Monetary Fund.\n",
+                                       encoding="utf-8")
+    hash_assistant.ingest([tmp_path / "ghat.txt"])
+    from assistant.retrieval.plan import plan_query
+
+    vocabulary = hash_assistant.data.vocabulary
+    plan = plan_query("What did the Libyan council say about the IMF loan?", vocabulary)
+    concepts = {c.label: c for c in plan.concepts}
+    # A people holds for its country (ليبيا / Libya), an acronym for its full name; they check a
+    # passage, they are not searched for.
+    assert {"libya", "ليبيا"} <= concepts["libyan"].terms and "libya" not in plan.terms
+    assert "monetary" in concepts["imf"].terms and concepts["imf"].in_corpus
+    assert "algeria" in {c.label: c for c in plan_query("من هو الوزير الجزائري؟", vocabulary).concepts}["الجزايري"].terms
+    # "How long", "how far": what is asked for, not a word a passage must hold.
+    assert "long" not in {c.label for c in plan_query("How long is the farm's fence?", vocabulary).concepts}

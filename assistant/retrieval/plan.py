@@ -19,7 +19,7 @@ from assistant.text.normalize import (
     word_forms,
 )
 from assistant.text.english import common_word
-from assistant.text.lexicon import arabic_vocabulary, entry_kinds, translate_arabic, translate_phrases
+from assistant.text.lexicon import arabic_vocabulary, entry_kinds, load_lexicon, related_names, translate_arabic, translate_phrases
 from assistant.stores.base import Vocabulary
 from assistant.stores.lexical import idf as bm25_idf
 
@@ -88,6 +88,8 @@ LATIN_NAME_WEIGHT = 1.0
 FOLLOWUP_WEIGHT = 0.5
 CONTEXT_WEIGHT = 0.05
 _CAPITALIZED = re.compile(r"\b[A-Z][a-zA-Z]+(?:'s)?\b")
+# The measure after "how" asks for a number; the passage that answers says "220 kilometres", not "long".
+_HOW_MEASURES = frozenset("long far big large tall high deep wide old often soon heavy".split())
 _SENTENCE_OPENERS = frozenset(".!?:;\"'“‘«([—-")
 _QUESTION_OPENERS = frozenset("""what which who whom whose when where why how is are was were do does did can could
     should would will has have had tell list give show find name describe explain summarize""".split())
@@ -186,6 +188,8 @@ def plan_query(query: str, vocabulary: Vocabulary) -> QueryPlan:
     for position, word in enumerate(words):
         if word in ARABIC_STOPWORDS or word in ENGLISH_STOPWORDS or (len(word) < 2 and not word.isdigit()):
             continue
+        if position > 0 and words[position - 1] == "how" and word in _HOW_MEASURES:
+            continue  # "how long", "how far": what is asked for (a number), not a word to find
         own = set(_word_terms(word))
         expansions: dict[str, float] = {}
         kind = "word"
@@ -270,7 +274,24 @@ def _phrase_concept(phrase: str, translations: Sequence[str], seen: set[str], ex
     for translation in translations:
         for term in tokenize(translation):
             expansions[term] = TRANSLATION_WEIGHT
-    return phrase, set(tokenize(phrase))
+    return phrase, set(tokenize(phrase)) | _related_terms((phrase, *translations))
+
+
+@lru_cache(maxsize=1 << 12)
+def _related_terms(entries: tuple[str, ...]) -> frozenset[str]:
+    """Terms, in both languages, of the lexicon names related to these entries (a country for its
+    people, an acronym for its full name: ``lexicon.related_names``): a passage holding them holds the
+    concept. Not search terms."""
+    related, lexicon = related_names(), load_lexicon()
+    out: set[str] = set()
+    for entry in entries:
+        for other in related.get(entry, ()):
+            out.update(tokenize(other))
+            # One-word forms only: a phrase's words are not each the name (العاصمة of "العاصمة التونسية").
+            for form in lexicon.get(other, ()):
+                if " " not in form:
+                    out.update(tokenize(form))
+    return frozenset(out)
 
 
 # A future-tense verb (سيدير، ستوفر) or a word with an attached pronoun (ستوفرها، قواتهم).

@@ -222,3 +222,32 @@ def arabic_kinds() -> dict[str, str]:
                 if term not in out or order[kind] < order[out[term]]:
                     out[term] = kind
     return out
+
+
+@lru_cache(maxsize=1)
+def related_names() -> dict[str, tuple[str, ...]]:
+    """English name entry → the other name entries that say the same place or body, from the lexicon
+    itself: a country and its people (الجزائر / جزائري, ليبيا / ليبي: the nisba adjective is the noun
+    plus ي, a final ا or يا dropped), a
+    people's singular and plural, an acronym and its full name (IMF / International Monetary Fund):
+    entries sharing an Arabic form. A passage on "Algeria" answers a question on "the Algerian
+    minister"; these count when a passage is checked for a concept, they are not search terms."""
+    kinds = entry_kinds()
+    table = {english: forms for english, forms in load_lexicon().items() if kinds.get(english) == "name"}
+    by_form: dict[str, set[str]] = {}
+    for english, forms in table.items():
+        for form in forms:
+            by_form.setdefault(form, set()).add(english)
+    related: dict[str, set[str]] = {}
+    for english, forms in table.items():
+        for form in forms:
+            for other in by_form.get(form, ()):
+                if other != english:
+                    related.setdefault(english, set()).add(other)
+            if form.endswith("ي") and len(form) >= 4:  # nisba: جزائري → جزائر, ليبي → ليبيا, روسي → روسيا
+                base = form[:-1]
+                for other in set().union(*(by_form.get(b, set()) for b in (base, "ال" + base, base + "ا", base + "يا"))):
+                    if other != english:
+                        related.setdefault(english, set()).add(other)
+                        related.setdefault(other, set()).add(english)
+    return {english: tuple(sorted(others)) for english, others in related.items()}
