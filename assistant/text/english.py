@@ -26,11 +26,6 @@ def _web2() -> frozenset[str]:
     return frozenset(get_english_words_set(["web2"], lower=False, alpha=True))
 
 
-def available() -> bool:
-    """True when the word list is installed."""
-    return bool(_web2())
-
-
 def _stems(word: str) -> list[str]:
     """``word`` and the forms an English inflection may have been added to (companions → companion,
     narrated → narrate, stopped → stop, cities → city)."""

@@ -227,11 +227,11 @@ def arabic_kinds() -> dict[str, str]:
 @lru_cache(maxsize=1)
 def related_names() -> dict[str, tuple[str, ...]]:
     """English name entry → the other name entries that say the same place or body, from the lexicon
-    itself: a country and its people (الجزائر / جزائري, ليبيا / ليبي: the nisba adjective is the noun
-    plus ي, a final ا or يا dropped), a
-    people's singular and plural, an acronym and its full name (IMF / International Monetary Fund):
-    entries sharing an Arabic form. A passage on "Algeria" answers a question on "the Algerian
-    minister"; these count when a passage is checked for a concept, they are not search terms."""
+    itself: entries sharing an Arabic form (a people's singular and plural; an acronym and its full
+    name, IMF / International Monetary Fund), and a country and its people (الجزائر / جزائري, ليبيا /
+    ليبي: the nisba adjective is the noun, less a final ا or يا, plus ي). A passage on "Algeria"
+    answers a question on "the Algerian minister"; these count when a passage is checked for a
+    concept, they are not search terms."""
     kinds = entry_kinds()
     table = {english: forms for english, forms in load_lexicon().items() if kinds.get(english) == "name"}
     by_form: dict[str, set[str]] = {}
