@@ -242,8 +242,7 @@ def plan_query(query: str, vocabulary: Vocabulary) -> QueryPlan:
                 plan.names[name] = variants
                 for variant in variants:
                     expansions[variant] = max(expansions.get(variant, 0.0), LATIN_NAME_WEIGHT)
-                short = getattr(vocabulary, "short_spellings", None)
-                spellings = frozenset(short(name)) if short is not None else frozenset()
+                spellings = frozenset(vocabulary.short_spellings(name))
                 if entry is None:
                     kind = "name"
             # A name crosses scripts by its consonant skeleton, so its absence means something even
