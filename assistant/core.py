@@ -16,6 +16,7 @@ from assistant.answer.decide import AnswerabilityModel, Decision, decide_result
 from assistant.answer.evidence import DocumentTerms, SentenceVectors
 from assistant.answer.extractive import ExtractiveAnswerer, empty_index_answer
 from assistant.answer.followup import followup_context, prefer_new_passages, standalone_question
+from assistant.answer.quoting import lead_with
 from assistant.errors import (
     AssistantError,
     ConfigError,
@@ -413,6 +414,11 @@ class Assistant:
         if decision.outcome == "abstain":
             yield answerer.fallback(request)
             return
+        # The passages the answer quotes lead the list a model is shown and cites by number, as they
+        # lead the extractive answer's sources.
+        if decision.quoted:
+            led = replace(result, hits=lead_with(result.hits, [e.hit for e in decision.quoted]))
+            request = replace(request, result=led)
         # write (partial answers stream out) → verify; a reply in the wrong language is written again once
         try:
             draft = answerer.verify(request, (yield from answerer.write(request)))

@@ -39,6 +39,10 @@ first in the south of the country. The farm will be run by engineer Salma Bukhar
         ("من سيدير المزرعة؟", "person"),
         ("What did the council announce?", None),
         ("ماذا أعلن المجلس؟", None),
+        # "say" asks for someone's words; "announce" for what was announced, which a report gives too.
+        ("What did the mayor say about the power cuts?", "statement"),
+        ("What did Kamal tell reporters?", "statement"),
+        ("ماذا قال رئيس البلدية عن انقطاع الكهرباء؟", "statement"),
     ],
 )
 def test_question_type(question, kind):
@@ -58,6 +62,10 @@ def test_question_type(question, kind):
         ("تبعد 450 كم عن العاصمة", "number", True),
         ("في غضون ثلاث ساعات", "number", True),
         ("The mayor thanked the engineers.", "number", False),
+        ('"Power cuts of eight hours a day are over," mayor Idris Kamal told reporters.', "statement", True),
+        ('وقال رئيس البلدية "انتهى انقطاع الكهرباء', "statement", True),  # cut before its closing mark
+        ("The mayor said the power cuts were over.", "statement", False),
+        ('وتحدث الوزير عن "الإرهاب" في كلمته أمام المجلس', "statement", False),  # a quoted term, not a quote
     ],
 )
 def test_answer_type_in_sentence(sentence, kind, expected):
@@ -275,3 +283,20 @@ def test_related_lexicon_names_and_measures_of_how(hash_assistant, tmp_path):
     assert "algeria" in {c.label: c for c in plan_query("من هو الوزير الجزائري؟", vocabulary).concepts}["الجزايري"].terms
     # "How long", "how far": what is asked for, not a word a passage must hold.
     assert "long" not in {c.label for c in plan_query("How long is the farm's fence?", vocabulary).concepts}
+
+
+def test_a_lexicon_noun_matches_the_text_with_or_without_the_article(hash_assistant, tmp_path):
+    """The light stemmer reads بنزين (ب as a preposition) and البنزين (ين as a plural ending) as different
+    stems; an English question's lexicon form must find the word in either state."""
+    from assistant.retrieval.plan import plan_query
+    from assistant.text.normalize import article_stem
+
+    assert article_stem("بنزين") == stem("البنزين") and article_stem("البرلمان") == stem("برلمان")
+    assert article_stem("وزير") is None  # one stem either way: nothing to add
+    (tmp_path / "fuel.txt").write_text("أزمة الوقود في المدينة\n\nارتفع سعر البنزين في محطات المدينة أمس بنسبة 20 في المئة.\n",
+                                       encoding="utf-8")
+    (tmp_path / "other.txt").write_text("افتتاح مكتبة\n\nافتتحت البلدية مكتبة جديدة في وسط المدينة أمس.\n", encoding="utf-8")
+    hash_assistant.ingest([tmp_path])
+    plan = plan_query("What happened to the price of petrol?", hash_assistant.data.vocabulary)
+    assert {c.label: c for c in plan.concepts}["petrol"].in_corpus
+    assert hash_assistant.search("What happened to the price of petrol?", 1).hits[0].chunk.doc_id.startswith("fuel")

@@ -487,6 +487,26 @@ def test_the_model_sees_only_the_strong_passages_numbered_by_rank(bot: Assistant
     assert_citations_verbatim(bot, final)
 
 
+def test_the_model_is_shown_the_passage_the_decision_quotes_first(bot: Assistant, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sentence the decision judged leads what the model reads and cites as [1], as it leads the
+    extractive answer, even when the retriever ranked its passage lower."""
+    real, picked = bot.decide, []
+
+    def decide(result: Any, language: str | None = None, model: Any = None) -> Any:
+        decision = real(result, language, model)
+        third = next(e for e in decision.evidence if e.hit.chunk.chunk_id == result.hits[2].chunk.chunk_id)
+        picked.append(third.hit.chunk)
+        return replace(decision, outcome="answer", missing=(), quoted=(third,))
+
+    monkeypatch.setattr(bot, "decide", decide)
+    chat = scripted("Russia will reopen its embassy [1].")
+    final = ask(bot, chat, "What did Lavrov announce?")[-1]
+    assert prompt_passages(chat.calls[0]["messages"])[1].startswith(picked[0].text[:80])
+    assert final.passages[0].chunk.chunk_id == picked[0].chunk_id
+    assert [p.rank for p in final.passages] == list(range(1, len(final.passages) + 1))
+    assert_citations_verbatim(bot, final)
+
+
 def test_an_echoed_question_and_answer_label_are_removed(bot: Assistant) -> None:
     reply = "السؤال: ماذا أعلن لافروف؟\nالإجابة: أعلن لافروف استئناف عمل السفارة الروسية في ليبيا [1]."
     answers = ask(bot, scripted(reply), "ماذا أعلن لافروف؟")

@@ -44,3 +44,13 @@ def test_another_article_holding_the_same_concepts_is_quoted_beside_the_first():
     other = evidence("b", "Libya news", "The ambassador repeated that escalation would ruin Libya.", 0.60)
     quoted = quote_order([first, other], "What did the ambassador say about escalation in Libya?", plan, weights)
     assert quoted == [first, other]
+
+
+def test_a_say_question_quotes_the_words_before_a_report_of_them():
+    plan, weights = plan_of("Kamal", "power")
+    title = "Ghat council opens solar farm"
+    report = evidence("ghat", title, "Mayor Kamal spoke about the power situation at the opening.", 0.90)
+    quote = evidence("ghat", title, 'Kamal said: "Power cuts of eight hours a day are over."', 0.80)
+    assert quote_order([report, quote], "What did Kamal say about the power cuts?", plan, weights)[0] is quote
+    # "announce" asks for what was announced: the retriever's order stands.
+    assert quote_order([report, quote], "What did Kamal announce about power?", plan, weights)[0] is report

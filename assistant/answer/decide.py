@@ -145,6 +145,7 @@ class Decision:
             them, or ``"date"`` / ``"number"`` for an answer of that kind.
         question_type: ``date``, ``number`` or None.
         signals: What the rules read besides the probability (``signals_of``).
+        quoted: The evidence an answer quotes, in order (``quote_order``): the passages to lead with.
     """
 
     outcome: str
@@ -154,6 +155,7 @@ class Decision:
     missing: tuple[str, ...] = ()
     question_type: str | None = None
     signals: dict = field(default_factory=dict)
+    quoted: tuple[Evidence, ...] = ()
 
 
 def features_of(plan: QueryPlan, evidence: Sequence[Evidence], question_language: str, weights: dict[str, float],
@@ -295,7 +297,7 @@ def decide(
     probability = model.probability(features)
     signals = signals_of(question, plan, evidence, weights, quoted)
     outcome, missing = outcome_of(probability, model.threshold_for(features), signals)
-    return Decision(outcome, probability, features, tuple(evidence), missing, signals["question_type"], signals)
+    return Decision(outcome, probability, features, tuple(evidence), missing, signals["question_type"], signals, tuple(quoted))
 
 
 def decide_result(

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import replace
 
 from assistant.answer.base import AnswerRequest, Draft, Reply, make_answer
 from assistant.answer.decide import Decision
 from assistant.answer.prompts import render
-from assistant.answer.quoting import quote_order
+from assistant.answer.quoting import lead_with, quote_order
 from assistant.records import Answer, Citation, Hit, Turn
 from assistant.retrieval.search import SearchResult
 from assistant.text.gloss import gloss_arabic
@@ -56,9 +55,7 @@ def extractive_answer(question: str, language: str, result: SearchResult, decisi
     chosen = [e.hit for e in quote_order(evidence, result.query or question, result.plan, result.weights)] or select_evidence(hits)
     if not chosen:
         return abstention(result.hits)
-    # The quoted passages lead the list of sources: sentence-level evidence is the last ranking step.
-    quoted = {h.chunk.chunk_id for h in chosen}
-    hits = [replace(h, rank=rank) for rank, h in enumerate([*chosen, *(h for h in hits if h.chunk.chunk_id not in quoted)], 1)]
+    hits = lead_with(hits, chosen)
     citations = []
     lines = []
     quote_languages = set()

@@ -35,18 +35,38 @@ _YEAR = re.compile(r"\b(?:1[89]\d\d|20\d\d)\b")
 _DIGIT = re.compile(r"\d")
 
 
+# "What did X say / tell / write", "ماذا قال / صرّح / كتب": the answer is someone's words, and a sentence
+# quoting them holds the answer's kind. "What did X announce / warn" asks for what was announced, which a
+# report gives as well as a quote (folded Arabic: أ → ا).
+_EN_STATEMENT = re.compile(r"^\s*what (?:did|does|do|has|have|had|will|would)\b.{1,80}?\b(?:say|tell|write|tweet)\b", re.I)
+_AR_STATEMENT = re.compile(r"^\s*(?:و?ماذا|ما الذي|بماذا)\s+(?:قال|قالت|يقول|تقول|صرح|صرحت|كتب|كتبت|غرد|غردت)(?:\s|$)")
+# Quotation marks; a quotation is at least two words inside them (the sentence splitter may cut one
+# before its closing mark).
+_QUOTE_MARKS = re.compile(r"[\"“”«»]")
+
+
+def has_quotation(sentence: str) -> bool:
+    """Whether ``sentence`` quotes someone: two words or more after an opening quotation mark, up to
+    its closing mark or the sentence's end (a quoted single word, "الإرهاب", is a term, not a quote)."""
+    parts = _QUOTE_MARKS.split(sentence)
+    return any(len(re.findall(r"\w+", part)) >= 2 for part in parts[1::2])
+
+
 _EN_PERSON = re.compile(r"^\s*(?:who|whom|whose)\b|\bwho (?:is|was|will|has|leads|heads|runs)\b", re.I)
 _AR_PERSON = re.compile(r"^\s*(?:من|ومن)\s+(?:هو|هي|هم|سي|ي|ت|كان|قاد|يقود|يراس|ترأس|راس)")
 _AR_PERSON_START = re.compile(r"^\s*(?:من|ومن)\s")
 
 
 def question_type(question: str) -> str | None:
-    """``"date"`` (when...), ``"number"`` (how many / how far / كم ...), ``"person"`` (who...) or None."""
+    """``"date"`` (when...), ``"number"`` (how many / how far / كم ...), ``"person"`` (who...),
+    ``"statement"`` (what did X say...) or None."""
     folded = fold(question)
     if _EN_DATE.search(question) or _AR_DATE.search(folded):
         return "date"
     if _EN_NUMBER.search(question) or _AR_NUMBER.search(folded):
         return "number"
+    if _EN_STATEMENT.search(question) or _AR_STATEMENT.search(folded):
+        return "statement"
     if _EN_PERSON.search(question) or _AR_PERSON.search(folded) or _AR_PERSON_START.search(folded):
         return "person"
     return None
@@ -135,6 +155,8 @@ def has_answer_type(sentence: str, kind: str | None, question: str = "", focus: 
         return True
     if kind == "person":
         return names_person_like(sentence, question)
+    if kind == "statement":
+        return has_quotation(sentence)
     folded = fold(sentence)
     words = set(raw_tokens(folded))
     terms = words | set(tokenize(sentence, keep_stopwords=True))

@@ -4,11 +4,13 @@ extractive answer: the sentence the decision judges is the one the answer quotes
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from assistant.answer.evidence import Evidence
 from assistant.answer.qtype import focus_terms, has_answer_type, question_type
+from assistant.records import Hit
 from assistant.retrieval.plan import QueryPlan
-from assistant.retrieval.search import TITLE_CREDIT
+from assistant.retrieval.search import title_credits
 from assistant.text.normalize import tokenize
 
 # How the evidence sentences are ordered for quoting (``quote_order``): by the share of the question each
@@ -36,18 +38,10 @@ MAX_QUOTES = 3
 
 
 def context_concepts(evidence: Evidence, plan: QueryPlan, weights: dict[str, float]) -> dict[str, float]:
-    """The question's concepts held by the evidence sentence (credit 1) or only by its document's title
-    (credit ``TITLE_CREDIT``), by label."""
-    own = set(tokenize(evidence.sentence))
-    title = set(tokenize(evidence.hit.title or ""))
-    held = {}
-    for concept in plan.concepts:
-        if concept.label in weights:
-            if concept.terms & own:
-                held[concept.label] = 1.0
-            elif concept.terms & title:
-                held[concept.label] = TITLE_CREDIT
-    return held
+    """The question's concepts the evidence sentence holds read under its document's title, with their
+    credit (``search.title_credits``), by label."""
+    concepts = [(concept.label, concept.terms) for concept in plan.concepts if concept.label in weights]
+    return title_credits(concepts, frozenset(tokenize(evidence.sentence)), frozenset(tokenize(evidence.hit.title or "")))
 
 
 def context_coverage(evidence: Evidence, held: dict[str, float], weights: dict[str, float]) -> float:
@@ -95,3 +89,11 @@ def quote_order(evidence: Sequence[Evidence], question: str, plan: QueryPlan | N
         return value >= best - QUOTE_GAP_OTHER_DOCUMENT and held[id(e)] >= held[id(first)]
 
     return [e for value, _, e in scored if joins(value, e)][:MAX_QUOTES]
+
+
+def lead_with(hits: Sequence[Hit], first: Sequence[Hit]) -> list[Hit]:
+    """``hits`` with ``first`` (the quoted passages, their best spans the quoted sentences) leading, in
+    that order, ranks renumbered: sentence-level evidence is the last ranking step, for the quotes of
+    the extractive answer and for the passages a model is shown and cites by number alike."""
+    leading = {h.chunk.chunk_id for h in first}
+    return [replace(h, rank=rank) for rank, h in enumerate([*first, *(h for h in hits if h.chunk.chunk_id not in leading)], 1)]

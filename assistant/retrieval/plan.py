@@ -12,6 +12,7 @@ from assistant.text.normalize import (
     ARABIC_STOPWORDS,
     ENGLISH_STOPWORDS,
     arabic_relatives,
+    article_stem,
     fold,
     is_arabic_token,
     skeleton,
@@ -270,8 +271,11 @@ def _word_terms(word: str) -> tuple[str, ...]:
 def _phrase_concept(phrase: str, translations: Sequence[str], seen: set[str], expansions: dict[str, float]) -> tuple[str, set[str]]:
     """A lexicon phrase as one concept: its label and own terms; its translations join ``expansions``."""
     seen.add(phrase)
+    name = entry_kinds().get(phrase) == "name"
     for translation in translations:
-        for term in tokenize(translation):
+        # A common noun is written with and without the article; a name keeps its own form.
+        other = None if name else article_stem(translation)
+        for term in (*tokenize(translation), *((other,) if other else ())):
             expansions[term] = TRANSLATION_WEIGHT
     return phrase, set(tokenize(phrase)) | _related_terms((phrase, *translations))
 

@@ -100,6 +100,25 @@ def stem_arabic(token: str) -> str:
     return token
 
 
+_DEFINITE = ("وال", "بال", "كال", "فال", "لل", "ال")
+
+
+@lru_cache(maxsize=200_000)
+def article_stem(word: str) -> str | None:
+    """The stem of a one-word Arabic noun in the other state of definiteness: with the article when it
+    has none (بنزين → البنزين → بنز), without it when it has one (البرلمان → برلمان → رلم). The light
+    stemmer reads the two states differently when the word starts or ends like an affix (بنزين loses its
+    ب as if a preposition, البنزين its ين as if a plural), so a lexicon form in one state misses the
+    text's word in the other. None when it is the same stem or not one Arabic word. For the question side
+    only; the index keeps ``tokenize``'s terms."""
+    token = fold(word)
+    if " " in token or not is_arabic_token(token):
+        return None
+    bare = next((token[len(p):] for p in _DEFINITE if token.startswith(p)), None)
+    other = stem_arabic("ال" + token) if bare is None else stem_arabic(bare) if len(bare) >= 3 else None
+    return other if other and other != stem_arabic(token) else None
+
+
 _TA_BEFORE_PRONOUN = re.compile(r"ت(?:ه|ها|هم|هما|هن|كم|كما|نا|ي)$")
 
 
