@@ -143,7 +143,7 @@ class Decision:
         evidence: The evidence passages, best first (their best spans are the sentences to quote).
         missing: What the question asks that the evidence lacks: names/numbers as the question wrote
             them, or ``"date"`` / ``"number"`` for an answer of that kind.
-        question_type: ``date``, ``number`` or None.
+        question_type: ``date``, ``number``, ``person``, ``statement`` or None (``qtype.question_type``).
         signals: What the rules read besides the probability (``signals_of``).
         quoted: The evidence an answer quotes, in order (``quote_order``): the passages to lead with.
     """
