@@ -110,6 +110,9 @@ def test_outcome_rules():
     assert outcome_of(0.99, 0.5, _rules(evidence=0))[0] == "abstain"
     # Confident, but a name the corpus holds is in no passage to be quoted: partial, naming it.
     assert outcome_of(0.9, 0.5, _rules(names=2, unquoted_names=["sirte"])) == ("partial", ("sirte",))
+    # Confident, but the corpus holds none of the question's words: partial, naming them.
+    assert outcome_of(0.9, 0.5, _rules(names=1, absent_words=["won", "football"])) == ("partial", ("won", "football"))
+    assert outcome_of(0.2, 0.5, _rules(names=1, absent_words=["won", "football"]))[0] == "abstain"
 
 
 def test_packaged_model_is_fitted_data_with_its_provenance():
@@ -205,9 +208,17 @@ def test_quoted_sentence_features_see_names_the_sentence_lacks(hash_assistant, t
     assert decision.features["quote_names_missing"] == 1.0
     assert decision.features["quote_passage_names_missing"] == 0.0
     assert decision.features["quote_type"] == 1.0  # the sentence names someone new (Salma Bukhari)
-    # A question word found nowhere in the corpus is counted.
+    # A question word found nowhere in the corpus is counted; when no word of the question is in the
+    # corpus (only its name, Ghat), the words are what the evidence lacks.
     decision = hash_assistant.decide(hash_assistant.search("Who won the football match in Ghat?", 5))
     assert decision.features["unknown_words"] > 0
+    assert {"won", "football"} <= set(decision.signals["absent_words"])
+    assert decision.outcome == "abstain" or {"won", "football"} <= set(decision.missing)
+    # One word the corpus holds is enough: the rule does not fire. Nor does one absent word alone (an
+    # inflection or synonym may be missed).
+    assert hash_assistant.decide(hash_assistant.search("Who won the solar farm contract in Ghat?", 5)).signals["absent_words"] == []
+    alone = hash_assistant.decide(hash_assistant.search("Who chairs Ghat?", 5))
+    assert alone.features["unknown_words"] > 0 and alone.signals["absent_words"] == []
 
 
 def test_capitals_that_mark_no_name_are_words(hash_assistant, tmp_path):

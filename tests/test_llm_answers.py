@@ -231,14 +231,33 @@ def test_an_answer_without_a_valid_citation_falls_back_to_quotes(bot: Assistant)
         assert_citations_verbatim(bot, final)
 
 
-def test_not_found_is_an_abstention(bot: Assistant) -> None:
+def test_not_found_lowers_the_decision_one_step(bot: Assistant, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Over evidence judged partial, the model's "not found" declines the question.
+    real = bot.decide
+    monkeypatch.setattr(bot, "decide", lambda result, language=None, model=None: replace(
+        real(result, language, model), outcome="partial", missing=("macron",)))
     answers = ask(bot, scripted("NOT FOUND"), "What did Emmanuel Macron say about Sirte?")
     final = answers[-1]
-    assert final.abstained and final.mode == "llm" and final.citations == ()
+    assert final.abstained and final.outcome == "abstain" and final.mode == "llm" and final.citations == ()
     assert final.text == render("answer", "en", "abstain")
     assert all("NOT FOUND" not in a.text for a in answers)
     arabic = ask(bot, scripted("NOT FOUND"), "ماذا قال ماكرون عن سرت؟")[-1]
     assert arabic.abstained and arabic.text == render("answer", "ar", "abstain")
+
+
+@pytest.mark.parametrize("probability", [0.6, 0.95])
+def test_not_found_over_an_answering_decision_shows_the_quotes_as_partial(
+        bot: Assistant, monkeypatch: pytest.MonkeyPatch, probability: float) -> None:
+    # The evidence decision says "answer", at any probability; a small model often misses a passage in
+    # the other language: the quotes stay, marked partial, under a notice that the model found nothing.
+    real = bot.decide
+    monkeypatch.setattr(bot, "decide", lambda result, language=None, model=None: replace(
+        real(result, language, model), outcome="answer", probability=probability, missing=()))
+    final = ask(bot, scripted("NOT FOUND"), "What did Lavrov announce?")[-1]
+    assert final.outcome == "partial" and not final.abstained and final.mode == "extractive"
+    assert final.notice == render("answer", "en", "notice_not_found")
+    assert final.citations and "NOT FOUND" not in final.text
+    assert_citations_verbatim(bot, final)
 
 
 def test_weak_retrieval_abstains_without_asking_the_model(bot: Assistant, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,6 +15,8 @@ Then, for a question the model finds answerable:
   top passages, or
 * a name or number of the question that neither a passage to be quoted nor its document holds (the
   quote would be about another place or event), or
+* a question none of whose words (two or more) the corpus holds in any form (only its names are
+  there), or
 * a *when* / *how many* question whose evidence sentences give no date / no number beside the thing
   counted
 
@@ -233,6 +235,9 @@ def _missing(names: Sequence, covered: frozenset[str]) -> list[str]:
     return [c.label for c in names if c.label not in covered and (c.kind == "number" or not c.in_corpus)]
 
 
+# The fewest words of a question, all absent from the corpus, that make an answer partial (see
+# ``signals_of``).
+ABSENT_WORDS_MIN = 2
 # A question the model declines is still answered in part when its evidence carries this share of
 # what remains of the question once the missing names are set aside.
 PARTIAL_REST_COVERAGE = 0.5
@@ -261,15 +266,23 @@ def signals_of(question: str, plan: QueryPlan, evidence: Sequence[Evidence], wei
     focus = focus_terms(question, plan.concepts)
     type_missing = kind in ("date", "number") and bool(evidence) and not any(has_answer_type(e.sentence, kind, question, focus)
                                                                              for e in evidence[:2])
+    # The question's words (not its names or numbers) when the corpus holds none of them in any form:
+    # whatever the passages say, it is only about the question's names (Cairo, for "who won the
+    # football match in Cairo?"). One word alone is too little to say so: it may be an inflection or
+    # a synonym the stemmer and the lexicon miss ("chairs" asked, "chairman" written).
+    words = [c for c in plan.concepts if c.kind == "word" and c.label in weights and not c.inherited]
+    absent_words = [c.label for c in words] if len(words) >= ABSENT_WORDS_MIN and not any(c.in_corpus for c in words) else []
     return {"question_type": kind, "names": len(names), "missing_names": missing_names, "unquoted_names": unquoted,
-            "rest_share": round(rest_share, 6), "type_missing": type_missing, "evidence": len(evidence)}
+            "rest_share": round(rest_share, 6), "type_missing": type_missing, "evidence": len(evidence),
+            "absent_words": absent_words}
 
 
 def outcome_of(probability: float, threshold: float, signals: dict) -> tuple[str, tuple[str, ...]]:
     """``(outcome, missing)`` from the model's probability and the evidence signals.
 
     ``missing`` lists the question's names and numbers that the corpus lacks or that no quoted passage
-    holds, then ``date`` / ``number`` when the evidence gives none for a *when* / *how many* question.
+    holds, then its words when the corpus holds none of them, then ``date`` / ``number`` when the
+    evidence gives none for a *when* / *how many* question.
     """
     missing_names = tuple(signals["missing_names"]) + tuple(signals.get("unquoted_names", ()))
     if not signals["evidence"]:
@@ -278,7 +291,7 @@ def outcome_of(probability: float, threshold: float, signals: dict) -> tuple[str
         if missing_names and len(missing_names) < signals["names"] and signals["rest_share"] >= PARTIAL_REST_COVERAGE:
             return "partial", missing_names
         return "abstain", missing_names
-    missing = missing_names + ((signals["question_type"],) if signals["type_missing"] else ())
+    missing = missing_names + tuple(signals.get("absent_words", ())) + ((signals["question_type"],) if signals["type_missing"] else ())
     return ("partial" if missing else "answer"), missing
 
 

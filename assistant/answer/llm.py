@@ -61,8 +61,6 @@ DEFAULT_MAX_PASSAGES = 3
 #: Longer chunks are cut (at a word) in the prompt; citations still point into the whole chunk.
 DEFAULT_MAX_PASSAGE_CHARS = 700
 DEFAULT_MAX_TOKENS = 200
-# The evidence decision's probability above which a model's "not found" does not silence the quotes.
-MODEL_OVERRULE_PROBABILITY = 0.9
 # The notice of the extractive answer that replaces a draft that did not verify, by the draft's status.
 _NOTICES = {"injection": "notice_injection", "wrong_language": "notice_language", "no_citation": "notice_no_citation",
             "incomplete": "notice_incomplete"}
@@ -238,10 +236,12 @@ class LLMAnswerer:
         """The verified answer (then, if wanted, with translations), an abstention, or the fallback."""
         language, decision = request.language, request.decision
         if draft.status == "not_found":
-            # One more signal: the model read the passages and found no answer. Where the evidence
-            # decision was confident the quotes are still shown (the model may have missed a
-            # cross-lingual match), marked as partial; otherwise the answer is an abstention.
-            if decision.outcome == "answer" and decision.probability >= MODEL_OVERRULE_PROBABILITY:
+            # One more signal: the model read the passages and found no answer. It lowers the
+            # evidence decision by one step, with no threshold of its own: over evidence judged to
+            # answer, the quotes are still shown (a small model misses cross-lingual matches), under a
+            # notice saying the model found no answer and marked partial; over evidence judged
+            # partial, the question is declined.
+            if decision.outcome == "answer":
                 fallback = guarded_extractive_answer(request, render("answer", language, "notice_not_found"))
                 yield replace(fallback, outcome="partial") if not fallback.abstained else fallback
                 return
